@@ -1,0 +1,109 @@
+"""A small synchronous OpenAI-compatible client for functional checks (smoke, readiness).
+
+It sends what the tests say and returns the server's JSON untouched, plus, for streams, the
+events with their receive times. It knows nothing of pytest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .server.launcher import auth_headers
+from .sse import SSEParser
+
+
+class ServerError(RuntimeError):
+    """The server answered with an error; the message carries status, endpoint and body."""
+
+
+@dataclass
+class Stream:
+    chunks: list[dict] = field(default_factory=list)
+    received_ns: list[int] = field(default_factory=list)
+
+    @property
+    def usage(self) -> dict | None:
+        """The last usage the stream reported (the final chunk carries the totals)."""
+        for chunk in reversed(self.chunks):
+            if chunk.get("usage"):
+                return chunk["usage"]
+        return None
+
+    def token_ids(self) -> list[int]:
+        ids: list[int] = []
+        for chunk in self.chunks:
+            for choice in chunk.get("choices") or []:
+                ids.extend(choice.get("token_ids") or [])
+        return ids
+
+    def text(self, kind: str = "content") -> str:
+        """Concatenated ``content`` / ``reasoning`` deltas (chat) or ``text`` (completions)."""
+        parts = []
+        for chunk in self.chunks:
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if kind == "reasoning":
+                    parts.append(delta.get("reasoning") or delta.get("reasoning_content") or "")
+                else:
+                    parts.append(delta.get("content") or choice.get("text") or "")
+        return "".join(parts)
+
+    def finish_reason(self) -> str | None:
+        for chunk in reversed(self.chunks):
+            for choice in chunk.get("choices") or []:
+                if choice.get("finish_reason"):
+                    return choice["finish_reason"]
+        return None
+
+
+class Client:
+    def __init__(self, base_url: str, model: str, api_key: str | None = None,
+                 timeout: float = 600.0):
+        self.model = model
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers=auth_headers(api_key),
+            timeout=httpx.Timeout(timeout, connect=10.0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get(self, path: str) -> httpx.Response:
+        return self._http.get(path)
+
+    def post(self, path: str, payload: dict[str, Any]) -> dict:
+        body = {"model": self.model, **payload}
+        response = self._http.post(path, json=body)
+        if response.status_code != 200:
+            raise ServerError(f"POST {path} -> {response.status_code}: {response.text[:500]}")
+        return response.json()
+
+    def stream(self, path: str, payload: dict[str, Any]) -> Stream:
+        body = {
+            "model": self.model,
+            **payload,
+            "stream": True,
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+        }
+        result, parser = Stream(), SSEParser()
+        with self._http.stream("POST", path, json=body) as response:
+            if response.status_code != 200:
+                response.read()
+                raise ServerError(f"POST {path} (stream) -> {response.status_code}: "
+                                  f"{response.text[:500]}")
+            for raw in response.iter_raw():
+                for event in parser.feed(raw):
+                    if event.done:
+                        return result
+                    payload_json = event.json()
+                    if "error" in payload_json:
+                        raise ServerError(f"POST {path} (stream) sent an error event: "
+                                          f"{event.data[:500]}")
+                    result.chunks.append(payload_json)
+                    result.received_ns.append(event.received_ns)
+        raise ServerError(f"POST {path} (stream) ended without [DONE] after "
+                          f"{len(result.chunks)} chunks")

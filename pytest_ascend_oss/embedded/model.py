@@ -1,0 +1,91 @@
+"""Build the embedded model directory: a tiny GptOssForCausalLM with the real o200k_harmony vocab.
+
+The architecture is gpt-oss's own (alternating sliding-window and full attention, attention
+sinks, MoE with top-k routing, YaRN RoPE), scaled down until vLLM CPU serves it on 2 cores:
+2 layers, hidden 128, 2 query heads x 64 (vLLM CPU attention needs head_dim >= 64), 1 KV head,
+4 experts top-2, sliding window 128. Weights are random from a fixed seed: a trained canary
+replaces them later without changing anything else here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from . import cache
+from .tokenizer import write_tokenizer
+from .vocab import ensure_vocab
+
+MODEL_NAME = "gpt-oss-tiny-random"
+MAX_MODEL_LEN = 131_072
+SEED = 20261125
+
+# The dimensions a gpt-oss config.json gives; the rest are transformers' gpt-oss defaults
+# (YaRN factor 32 over 4096, swiglu limit 7, attention bias).
+ARCH = {
+    "num_hidden_layers": 2,
+    "hidden_size": 128,
+    "intermediate_size": 128,
+    "head_dim": 64,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "num_local_experts": 4,
+    "num_experts_per_tok": 2,
+    "sliding_window": 128,
+    "max_position_embeddings": MAX_MODEL_LEN,
+    "vocab_size": 201_088,
+}
+# Ids of the o200k_harmony specials: <|startoftext|>, <|endoftext|>; generation stops at
+# <|return|>, <|call|> or <|endoftext|> as in gpt-oss's generation_config.json.
+BOS_ID, PAD_ID = 199_998, 199_999
+STOP_IDS = [200_002, 199_999, 200_012]
+RECIPE = {"name": MODEL_NAME, "arch": ARCH, "seed": SEED, "version": 1}
+
+
+def vocab_dir() -> Path:
+    return cache.cache_root() / "encodings"
+
+
+def model_dir() -> Path:
+    return cache.cache_root() / "models" / MODEL_NAME
+
+
+def ensure_model(log=print) -> Path:
+    """The model directory, built (or rebuilt when missing or corrupt) as needed."""
+    vocab = ensure_vocab(vocab_dir())
+    target = model_dir()
+    problem = cache.manifest_problem(target, RECIPE)
+    if problem is None:
+        return target
+    log(f"building the embedded model: {problem}")
+    staging = target.with_name(target.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _build(vocab, staging)
+    cache.write_manifest(staging, RECIPE)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    log(f"embedded model ready in {target}")
+    return target
+
+
+def _build(vocab: Path, out: Path) -> None:
+    import torch
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    config = GptOssConfig(
+        **ARCH,
+        bos_token_id=BOS_ID,
+        eos_token_id=STOP_IDS,
+        pad_token_id=PAD_ID,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(SEED)
+    model = GptOssForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(out, safe_serialization=True)
+    (out / "generation_config.json").write_text(
+        json.dumps({"bos_token_id": BOS_ID, "eos_token_id": STOP_IDS, "pad_token_id": PAD_ID,
+                    "do_sample": True}, indent=1)
+    )
+    write_tokenizer(vocab, out, MAX_MODEL_LEN)

@@ -1,0 +1,297 @@
+"""The pytest plugin: options, markers, the server fixture, results and the verdict summary."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import Counter, defaultdict
+from typing import Any, Callable
+
+import pytest
+
+from . import settings as settings_mod
+from . import thresholds as thresholds_mod
+from .client import Client
+from .results import ResultsStore
+from .server import argv as argv_tools
+from .server import environment
+from .server.launcher import Endpoint, StartupError, attach, launch
+from .server.preflight import PreflightError, preflight
+
+SUITES = {
+    "smoke": "functional checks a serving engineer runs first (guide: 功能验证)",
+    "precision": "output agreement with a baseline (guide: 精度对比)",
+    "long_context": "needle in a haystack up to 131,072 tokens (guide: 长上下文测试)",
+    "performance": "TTFT / TPOT / throughput / QPS gates (guide: 性能 Benchmark)",
+    "features": "feature matrix: tools, reasoning, graph vs eager (guide: 功能状态矩阵)",
+}
+EMBEDDED_PROFILE, DEFAULT_PROFILE = "cpu-canary", "atlas-800-a2"
+
+settings_key = pytest.StashKey[settings_mod.Settings]()
+profile_key = pytest.StashKey[thresholds_mod.Profile]()
+results_key = pytest.StashKey[ResultsStore]()
+endpoint_key = pytest.StashKey[Endpoint]()
+outcomes_key = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ascend-oss", "gpt-oss on vLLM(-ascend) acceptance suite")
+    for opt in settings_mod.OPTIONS:
+        group.addoption(opt.flag, dest=f"ascend_oss_{opt.name}", default=None,
+                        metavar=opt.metavar, help=f"{opt.help} [env {opt.env}]")
+        if not opt.secret:  # a key in an ini file would end up in version control
+            parser.addini(opt.ini, help=opt.help, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in SUITES.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    cli = {opt.name: config.getoption(f"ascend_oss_{opt.name}") for opt in settings_mod.OPTIONS}
+    ini = {opt.name: (None if opt.secret else config.getini(opt.ini))
+           for opt in settings_mod.OPTIONS}
+    try:
+        settings = settings_mod.resolve(cli, ini)
+        profile_name = settings.profile or (
+            EMBEDDED_PROFILE if settings.mode == "embedded" else DEFAULT_PROFILE)
+        profile = thresholds_mod.load(settings.thresholds, profile_name)
+    except (settings_mod.SettingsError, thresholds_mod.ThresholdsError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[settings_key] = settings
+    config.stash[profile_key] = profile
+    config.stash[outcomes_key] = defaultdict(Counter)
+    store = ResultsStore(settings.results_dir)
+    store.data["settings"] = settings.public()
+    store.data["profile"] = {"name": profile.name, "file": str(profile.source),
+                             "thresholds": profile.values}
+    config.stash[results_key] = store
+    _install_sigterm_handler(config)
+
+
+def _install_sigterm_handler(config: pytest.Config) -> None:
+    """pytest tears fixtures down on Ctrl-C but not on SIGTERM: make SIGTERM a Ctrl-C, so a CI
+    job that is cancelled still stops the server it started."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def ascend_settings(pytestconfig: pytest.Config) -> settings_mod.Settings:
+    return pytestconfig.stash[settings_key]
+
+
+@pytest.fixture(scope="session")
+def thresholds(pytestconfig: pytest.Config) -> thresholds_mod.Profile:
+    """The active thresholds profile: ``thresholds.get("performance", "ttft_max_ms")``."""
+    return pytestconfig.stash[profile_key]
+
+
+@pytest.fixture(scope="session")
+def results_store(pytestconfig: pytest.Config) -> ResultsStore:
+    return pytestconfig.stash[results_key]
+
+
+@pytest.fixture(scope="session")
+def host_environment(results_store: ResultsStore) -> dict:
+    env = environment.capture()
+    results_store.set("environment", env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_environment
+           ) -> Endpoint:
+    """The server under test: attached (--base-url), launched (--server-cmd) or embedded.
+
+    A launched server is torn down at the end of the session whatever happens: the finalizer is
+    registered the moment the process exists, before any waiting.
+    """
+    config = request.config
+    say = _progress_printer(config)
+    s = ascend_settings
+    try:
+        if s.mode == "attach":
+            endpoint = attach(s.base_url, s.model_name, s.api_key)
+        else:
+            argv, env = _launch_command(s, say)
+            preflight(argv, env)
+            _, endpoint = launch(
+                argv, s.results_dir, s.startup_timeout, env=env, api_key=s.api_key,
+                on_start=lambda proc: request.addfinalizer(proc.stop), progress=say,
+            )
+            if s.model_name:
+                endpoint.model = s.model_name
+    except (StartupError, PreflightError, ValueError) as exc:
+        results_store.set("server", {"mode": s.mode, "error": str(exc)})
+        pytest.fail(f"server unavailable ({s.mode}): {exc}", pytrace=False)
+    version = _server_version(endpoint, s.api_key)
+    info = {
+        "mode": s.mode, "base_url": endpoint.base_url, "model": endpoint.model,
+        "argv": endpoint.argv, "ladder_rung": endpoint.rung, "startup_s": endpoint.startup_s,
+        "log": str(endpoint.log_path) if endpoint.log_path else None,
+        "attempts": endpoint.attempts, "vllm_version_reported": version,
+    }
+    results_store.set("server", info)
+    config.stash[endpoint_key] = endpoint
+    return endpoint
+
+
+def _launch_command(s: settings_mod.Settings, say: Callable[[str], None]
+                    ) -> tuple[list[str], dict[str, str] | None]:
+    if s.mode == "launch":
+        return argv_tools.split_command(s.server_cmd), None
+    from .embedded.serve import embedded_command
+
+    return embedded_command(log=say)
+
+
+def _server_version(endpoint: Endpoint, api_key: str | None) -> str | None:
+    import httpx
+
+    from .server.launcher import auth_headers
+
+    try:
+        answer = httpx.get(endpoint.base_url + "/version", headers=auth_headers(api_key),
+                           timeout=10)
+        return answer.json().get("version") if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def _progress_printer(config: pytest.Config) -> Callable[[str], None]:
+    """Print past pytest's output capture: startup takes minutes and must not look hung."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        line = f"[ascend-oss {time.monotonic() - started:6.1f}s] {message}"
+        if reporter is None:
+            print(line, flush=True)
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
+
+    return say
+
+
+@pytest.fixture(scope="session")
+def client(server: Endpoint, ascend_settings) -> Client:
+    c = Client(server.base_url, server.model, ascend_settings.api_key)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest, results_store: ResultsStore):
+    """``record(name, value, threshold=None, unit=None, source=None)``: a measured figure, kept
+    in results.json and as a JUnit property (``node.user_properties`` survives xunit2 and xdist).
+    """
+    node = request.node
+
+    def _record(name: str, value: Any, threshold: Any = None, unit: str | None = None,
+                source: str | None = None) -> Any:
+        node.user_properties.append((name, value))
+        if threshold is not None:
+            node.user_properties.append((f"{name}.threshold", threshold))
+        results_store.measure(node.nodeid, name, value, threshold, unit, source)
+        return value
+
+    return _record
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call" or report.outcome != "passed":
+        store = item.config.stash.get(results_key, None)
+        if store is not None and (report.when == "call" or report.failed or report.skipped):
+            entry = store.test(item.nodeid)
+            entry.update({
+                "outcome": report.outcome if report.when == "call" else
+                           ("error" if report.failed else "skipped"),
+                "phase": report.when,
+                "duration_s": round(report.duration, 3),
+                "suites": [m for m in SUITES if item.get_closest_marker(m)],
+            })
+            if report.failed:
+                entry["message"] = str(report.longrepr)[-2000:]
+            elif report.skipped and isinstance(report.longrepr, tuple):
+                entry["message"] = report.longrepr[2]
+            store.save()
+            for suite in entry["suites"] or ["other"]:
+                item.config.stash[outcomes_key][suite][entry["outcome"]] += 1
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    store = config.stash.get(results_key, None)
+    if store is None:
+        return
+    store.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    store.data["verdicts"] = {suite: _verdict(counts)
+                              for suite, counts in config.stash[outcomes_key].items()}
+    store.save()
+    _junit_suite_properties(config, store)
+
+
+def _junit_suite_properties(config: pytest.Config, store: ResultsStore) -> None:
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    for key, value in store.data.get("environment", {}).items():
+        if key != "npu_smi" and value is not None:
+            xml.add_global_property(f"env.{key}", value)
+    server = store.data.get("server", {})
+    for key in ("mode", "base_url", "model", "ladder_rung", "startup_s", "vllm_version_reported",
+                "error"):
+        if server.get(key) is not None:
+            xml.add_global_property(f"server.{key}", server[key])
+    if server.get("argv"):
+        xml.add_global_property("server.argv", " ".join(server["argv"]))
+    xml.add_global_property("profile", store.data["profile"].get("name"))
+
+
+def _verdict(counts: Counter) -> str:
+    if counts["failed"] or counts["error"]:
+        return "FAIL"
+    return "PASS" if counts["passed"] else "NOT RUN"
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    store = config.stash.get(results_key, None)
+    if store is None or not config.stash[outcomes_key]:
+        return
+    tr = terminalreporter
+    tr.section("ascend-oss verdict")
+    server = store.data.get("server", {})
+    if server.get("error"):
+        tr.write_line(f"server ({server.get('mode')}): UNAVAILABLE")
+    else:
+        rung = f", ladder rung {server['ladder_rung']}" if server.get("ladder_rung") else ""
+        ready = f", ready in {server['startup_s']:.1f} s" if server.get("startup_s") else ""
+        tr.write_line(f"server ({server.get('mode')}): {server.get('model')} at "
+                      f"{server.get('base_url')}{rung}{ready}")
+    tr.write_line(f"profile: {store.data['profile'].get('name')} ({store.data['profile']['file']})")
+    for suite, counts in sorted(config.stash[outcomes_key].items()):
+        detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        tr.write_line(f"  {suite:<13} {_verdict(counts):<8} ({detail})")
+    tr.write_line(f"results: {store.path}")

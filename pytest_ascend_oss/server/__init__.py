@@ -1,0 +1,1 @@
+"""Launch, attach to and diagnose an OpenAI-compatible vLLM server. Knows nothing of pytest."""

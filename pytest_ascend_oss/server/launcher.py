@@ -1,0 +1,209 @@
+"""Start a server, wait until it truly serves, climb the guide's fallback ladder if it does not.
+
+Ready means: the process is alive, ``/health`` is 200, ``/v1/models`` lists the served name, a
+real one-token generation succeeds, and ``/health`` is still 200 after it (vLLM answers
+``/v1/models`` even when its engine died on the first request).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from . import argv as argv_tools
+from .diagnose import Signature, find_fatal, tail
+from .process import ServerProcess
+
+# The guide's ladder (回退阶梯): as given, the same once more to confirm the failure is
+# deterministic, then with --enforce-eager to isolate graph capture.
+RUNGS = ("as-given", "retry", "enforce-eager")
+POLL_S = 0.5
+PROGRESS_EVERY_S = 10.0
+
+
+class StartupError(RuntimeError):
+    """The server did not come up; the message quotes the evidence and the remedy."""
+
+    def __init__(self, message: str, signature: Signature | None = None, log_path: Path | None = None):
+        super().__init__(message)
+        self.signature = signature
+        self.log_path = log_path
+
+
+@dataclass
+class Endpoint:
+    """A server that answers: where, under which name, and how it got there."""
+
+    base_url: str
+    model: str
+    launched: bool
+    argv: list[str] = field(default_factory=list)
+    rung: str | None = None
+    startup_s: float | None = None
+    log_path: Path | None = None
+    attempts: list[dict] = field(default_factory=list)
+
+
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, str]:
+    """One readiness probe. Returns (served model name or None, what is still missing)."""
+    try:
+        health = client.get("/health")
+    except httpx.TransportError as exc:
+        return None, f"no answer yet ({type(exc).__name__})"
+    if health.status_code != 200:
+        return None, f"/health answers {health.status_code}"
+    models = client.get("/v1/models")
+    if models.status_code in (401, 403):
+        raise StartupError(
+            f"/v1/models answers {models.status_code}: the server wants an API key "
+            "(--api-key, ASCEND_OSS_API_KEY or VLLM_API_KEY) or rejects the one given"
+        )
+    if models.status_code != 200:
+        return None, f"/v1/models answers {models.status_code}: {models.text[:200]}"
+    listed = [m.get("id") for m in models.json().get("data", [])]
+    if model is None:
+        if len(listed) != 1:
+            raise StartupError(
+                f"the server lists {len(listed)} models {listed}; name one with --model-name"
+            )
+        model = listed[0]
+    elif model not in listed:
+        return None, f"/v1/models lists {listed}, not {model!r}"
+    generation = client.post(
+        "/v1/completions",
+        json={"model": model, "prompt": "Hello", "max_tokens": 1, "temperature": 0},
+    )
+    if generation.status_code != 200:
+        return None, f"one-token generation answers {generation.status_code}: {generation.text[:300]}"
+    usage = generation.json().get("usage") or {}
+    if usage.get("completion_tokens", 0) < 1:
+        return None, f"one-token generation produced no token: {generation.text[:300]}"
+    after = client.get("/health")
+    if after.status_code != 200:
+        return None, f"/health answers {after.status_code} after the first generation"
+    return model, "ready"
+
+
+def wait_ready(
+    server: ServerProcess,
+    base_url: str,
+    model: str,
+    timeout: float,
+    api_key: str | None = None,
+    progress: Callable[[str], None] = print,
+) -> float:
+    """Block until ``server`` is ready; return seconds taken. Raises StartupError on failure."""
+    started = time.monotonic()
+    last_progress = started
+    status = "starting"
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(30.0, connect=2.0),
+                      headers=auth_headers(api_key)) as client:
+        while True:
+            log = server.read_log()
+            fatal = find_fatal(log)
+            if fatal:
+                signature, line = fatal
+                raise StartupError(
+                    _failure(f"server log shows {signature.name}: {line}", server, log,
+                             signature.remedy),
+                    signature, server.log_path,
+                )
+            code = server.exit_code()
+            if code is not None:
+                raise StartupError(
+                    _failure(f"server exited with code {code} before it was ready", server, log,
+                             "read the log tail above; the first error is the cause"),
+                    None, server.log_path,
+                )
+            served, status = check_ready(client, model)
+            if served:
+                return time.monotonic() - started
+            now = time.monotonic()
+            if now - started > timeout:
+                raise StartupError(
+                    _failure(f"server not ready after {timeout:.0f} s ({status})", server, log,
+                             "raise --startup-timeout if the server is merely slow "
+                             "(graph capture on NPUs takes minutes)"),
+                    None, server.log_path,
+                )
+            if now - last_progress >= PROGRESS_EVERY_S:
+                last_progress = now
+                last_line = next((ln for ln in reversed(log.splitlines()) if ln.strip()), "")
+                progress(f"waiting for server: {now - started:.0f} s, {status}; log: {last_line[-160:]}")
+            time.sleep(POLL_S)
+
+
+def _failure(what: str, server: ServerProcess, log: str, remedy: str) -> str:
+    return (
+        f"{what}\nremedy: {remedy}\nserver log: {server.log_path}\n"
+        f"--- last lines of the server log ---\n{tail(log)}"
+    )
+
+
+def launch(
+    argv: list[str],
+    results_dir: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    api_key: str | None = None,
+    on_start: Callable[[ServerProcess], None] = lambda server: None,
+    progress: Callable[[str], None] = print,
+) -> tuple[ServerProcess, Endpoint]:
+    """Launch ``argv`` and climb the fallback ladder until one rung comes up.
+
+    ``on_start`` is called right after each process starts, before any waiting, so the caller
+    can register teardown that also runs on Ctrl-C during startup.
+    """
+    argv, port, model = argv_tools.complete_argv(argv)
+    base_url = f"http://{argv_tools.LOOPBACK}:{port}"
+    attempts: list[dict] = []
+    for rung in RUNGS:
+        rung_argv = argv_tools.with_eager(argv) if rung == "enforce-eager" else argv
+        log_path = Path(results_dir) / f"server-{rung}.log"
+        server = ServerProcess(rung_argv, log_path, env)
+        progress(f"starting server ({rung}): {' '.join(argv_tools.redact(rung_argv))}")
+        server.start()
+        on_start(server)
+        try:
+            elapsed = wait_ready(server, base_url, model, timeout, api_key, progress)
+        except StartupError as exc:
+            server.stop()
+            attempts.append({"rung": rung, "error": str(exc).splitlines()[0], "log": str(log_path)})
+            climbable = exc.signature is None or exc.signature.climb
+            timed_out = str(exc).startswith("server not ready after")
+            if not climbable or timed_out or rung == RUNGS[-1]:
+                if len(attempts) > 1:
+                    tried = "; ".join(f"{a['rung']}: {a['error']}" for a in attempts)
+                    raise StartupError(f"{exc}\nladder tried: {tried}", exc.signature,
+                                       exc.log_path) from None
+                raise
+            progress(f"startup failed ({rung}): {attempts[-1]['error']}; next rung")
+            continue
+        attempts.append({"rung": rung, "ready_s": round(elapsed, 1), "log": str(log_path)})
+        progress(f"server ready in {elapsed:.1f} s ({rung}) at {base_url}, model {model!r}")
+        return server, Endpoint(base_url, model, True, argv_tools.redact(rung_argv), rung,
+                                elapsed, log_path, attempts)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def attach(base_url: str, model: str | None, api_key: str | None, timeout: float = 30.0) -> Endpoint:
+    """Check that a running server is ready; never starts or stops anything."""
+    started = time.monotonic()
+    status = "no attempt"
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(60.0, connect=5.0),
+                      headers=auth_headers(api_key)) as client:
+        while time.monotonic() - started < timeout:
+            served, status = check_ready(client, model)
+            if served:
+                return Endpoint(base_url, served, False, startup_s=None,
+                                attempts=[{"rung": "attached"}])
+            time.sleep(1.0)
+    raise StartupError(f"server at {base_url} is not ready: {status}")

@@ -1,0 +1,178 @@
+"""The plugin's options and how each value is resolved.
+
+Precedence, for every option: command line > environment (``ASCEND_OSS_<NAME>``) > ini > default.
+The table below is the single place an option is declared; ``plugin.py`` registers it with pytest
+and the README documents it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+ENV_PREFIX = "ASCEND_OSS_"
+
+
+class SettingsError(ValueError):
+    """A bad option value: the message names the option, where it came from and the value."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # python name; CLI flag is --name-with-dashes, ini key ascend_oss_<name>
+    help: str
+    convert: Callable[[str], Any] = str
+    default: Any = None
+    metavar: str = "VALUE"
+    secret: bool = False
+    extra_env: tuple[str, ...] = ()  # other environment variables consulted, in order, after ours
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def ini(self) -> str:
+        return "ascend_oss_" + self.name
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _url(text: str) -> str:
+    text = text.strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    # Users paste the guide's full endpoint; the plugin wants the server root.
+    for suffix in ("/v1/chat/completions", "/v1/completions", "/v1"):
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+            break
+    return text
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("base_url", "attach to a running server at URL (never launched or killed)", _url,
+           metavar="URL"),
+    Option("server_cmd", "launch this server command, e.g. \"vllm serve /models/gpt-oss-20b "
+           "--dtype bfloat16\" (--port, --host and --served-model-name are added when absent)",
+           metavar="CMD"),
+    Option("model_name", "served model name to request (default: the launched name, or the only "
+           "model an attached server lists)", metavar="NAME"),
+    Option("profile", "thresholds profile (default: cpu-canary for the embedded server, "
+           "atlas-800-a2 otherwise)", metavar="NAME"),
+    Option("thresholds", "thresholds file (default: the thresholds.toml shipped with the plugin)",
+           Path, metavar="PATH"),
+    Option("ctx", "largest context length the long-context suite tries", _positive_int,
+           metavar="N"),
+    Option("results_dir", "where results.json, server logs and reports go", Path,
+           default=Path("results"), metavar="DIR"),
+    Option("startup_timeout", "seconds to wait for a launched server to be ready",
+           _positive_float, default=1800.0, metavar="S"),
+    Option("api_key", "API key sent as a bearer token (default: from the environment; never "
+           "printed or written)", secret=True, metavar="KEY", extra_env=("VLLM_API_KEY",)),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str | None = None
+    server_cmd: str | None = None
+    model_name: str | None = None
+    profile: str | None = None
+    thresholds: Path | None = None
+    ctx: int | None = None
+    results_dir: Path = Path("results")
+    startup_timeout: float = 1800.0
+    api_key: str | None = field(default=None, repr=False)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def mode(self) -> str:
+        """"attach", "launch" or "embedded"."""
+        if self.base_url:
+            return "attach"
+        if self.server_cmd:
+            return "launch"
+        return "embedded"
+
+    def public(self) -> dict[str, Any]:
+        """The settings as they may be written to results: secrets reduced to set/unset."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "api_key":
+                value = "<set>" if value else None
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        out["mode"] = self.mode
+        return out
+
+
+def resolve(
+    cli: dict[str, Any],
+    ini: dict[str, str | None],
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Resolve every option from the command line, environment, ini and defaults, in that order.
+
+    ``cli`` maps option names to parsed values (None when not given); ``ini`` maps option names to
+    raw ini strings (None or "" when not set).
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for opt in OPTIONS:
+        raw: Any = None
+        source = "default"
+        if cli.get(opt.name) is not None:
+            raw, source = cli[opt.name], f"command line {opt.flag}"
+        else:
+            for var in (opt.env, *opt.extra_env):
+                if environ.get(var):
+                    raw, source = environ[var], f"environment {var}"
+                    break
+            else:
+                if ini.get(opt.name):
+                    raw, source = ini[opt.name], f"ini {opt.ini}"
+        if raw is None:
+            values[opt.name] = opt.default
+        else:
+            values[opt.name] = _convert(opt, raw, source)
+        sources[opt.name] = source
+    if values["base_url"] and values["server_cmd"]:
+        raise SettingsError(
+            f"--base-url ({sources['base_url']}) and --server-cmd ({sources['server_cmd']}) "
+            "exclude each other: attach to a running server OR launch one"
+        )
+    return Settings(**values, sources=sources)
+
+
+def _convert(opt: Option, raw: Any, source: str) -> Any:
+    if not isinstance(raw, str):
+        return raw  # already parsed by argparse
+    try:
+        return opt.convert(raw)
+    except ValueError as exc:
+        shown = "<hidden>" if opt.secret else repr(raw)
+        raise SettingsError(f"{opt.flag} from {source}: bad value {shown}: {exc}") from None

@@ -1,0 +1,131 @@
+"""Load and validate ``thresholds.toml``: one table per profile, one sub-table per suite.
+
+Validation is strict on purpose: a misspelt key would otherwise silently leave a gate at its
+default, and a gate nobody notices is missing is worse than a failed run.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_FILE = Path(__file__).with_name("thresholds.toml")
+
+# suite -> key -> expected type. Every profile must give every key: a profile that forgets one
+# would gate nothing there.
+SCHEMA: dict[str, dict[str, type]] = {
+    "precision": {
+        "token_match_min": float,
+        "hidden_cosine_min": float,
+        "rouge_l_min": float,
+        "perplexity_rel_diff_max": float,
+    },
+    "long_context": {
+        "recall_min": float,
+        "ttft_max_s": float,
+    },
+    "performance": {
+        "prompt_tokens": int,
+        "output_tokens": int,
+        "concurrency": list,
+        "ttft_max_ms": float,
+        "tpot_max_ms": float,
+        "output_throughput_min": float,
+        "qps_min": float,
+    },
+}
+META_KEYS = {"description": str}
+
+
+class ThresholdsError(ValueError):
+    """A thresholds file that cannot be used; the message names file, key, value and choices."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    source: Path
+    description: str
+    values: dict[str, dict[str, Any]]
+
+    def get(self, suite: str, key: str) -> Any:
+        return self.values[suite][key]
+
+    def path(self, suite: str, key: str) -> str:
+        """Where a threshold lives, for failure messages."""
+        return f"{self.source} [{self.name}.{suite}] {key}"
+
+
+def load(path: Path | None, profile: str) -> Profile:
+    path = Path(path) if path else DEFAULT_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ThresholdsError(f"{path}: thresholds file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ThresholdsError(f"{path}: not valid TOML: {exc}") from None
+    if profile not in data:
+        raise ThresholdsError(
+            f"{path}: no profile {profile!r}; profiles in this file: {', '.join(sorted(data))}"
+        )
+    for name, table in data.items():  # validate every profile, not only the one used
+        _validate(path, name, table)
+    table = data[profile]
+    values = {suite: dict(table[suite]) for suite in SCHEMA}
+    for suite, keys in SCHEMA.items():  # ints are fine where floats are expected
+        for key, kind in keys.items():
+            if kind is float:
+                values[suite][key] = float(values[suite][key])
+    return Profile(profile, path, table.get("description", ""), values)
+
+
+def _validate(path: Path, profile: str, table: Any) -> None:
+    where = f"{path}: profile [{profile}]"
+    if not isinstance(table, dict):
+        raise ThresholdsError(f"{where}: must be a table, got {table!r}")
+    for key, value in table.items():
+        if key in META_KEYS:
+            _check_type(f"{where} key {key!r}", value, META_KEYS[key])
+        elif key not in SCHEMA:
+            raise ThresholdsError(
+                f"{where}: unknown key {key!r} = {value!r}; valid: "
+                f"{', '.join(sorted([*SCHEMA, *META_KEYS]))}"
+            )
+    for suite, keys in SCHEMA.items():
+        section = table.get(suite)
+        if not isinstance(section, dict):
+            raise ThresholdsError(f"{where}: missing table [{profile}.{suite}]")
+        for key, value in section.items():
+            if key not in keys:
+                raise ThresholdsError(
+                    f"{path}: [{profile}.{suite}] unknown key {key!r} = {value!r}; "
+                    f"valid keys: {', '.join(keys)}"
+                )
+            _check_type(f"{path}: [{profile}.{suite}] key {key!r}", value, keys[key])
+        missing = [k for k in keys if k not in section]
+        if missing:
+            raise ThresholdsError(f"{path}: [{profile}.{suite}] missing keys: {', '.join(missing)}")
+        if "concurrency" in section:
+            levels = section["concurrency"]
+            if not levels or not all(isinstance(c, int) and c > 0 for c in levels):
+                raise ThresholdsError(
+                    f"{path}: [{profile}.{suite}] key 'concurrency' = {levels!r}: "
+                    "must be a non-empty list of positive integers"
+                )
+
+
+def _check_type(where: str, value: Any, kind: type) -> None:
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok:
+        raise ThresholdsError(
+            f"{where} = {value!r}: expected {kind.__name__}, got {type(value).__name__}"
+        )

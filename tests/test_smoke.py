@@ -1,0 +1,96 @@
+"""Smoke suite: the deployment guide's 功能验证 plus what a serving engineer checks first.
+
+Each test is one property of a healthy server; the failure message says what was seen.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_ascend_oss.server import environment
+
+pytestmark = pytest.mark.smoke
+
+SAY_HI = [{"role": "user", "content": "say hi"}]  # the guide's first request
+# Identical-ids checks run on both endpoints: chat goes through harmony rendering and the
+# reasoning parser, completions does not.
+ENDPOINTS = {
+    "completions": ("/v1/completions", {"prompt": "The capital of France is"}),
+    "chat": ("/v1/chat/completions", {"messages": SAY_HI}),
+}
+GREEDY = {"temperature": 0, "max_tokens": 16, "return_token_ids": True}
+
+
+def _token_ids(answer: dict) -> list[int]:
+    ids = answer["choices"][0].get("token_ids")
+    if ids is None:
+        pytest.fail("the server ignores return_token_ids (vLLM >= 0.10.2 supports it): "
+                    "cannot compare generated ids")
+    return ids
+
+
+def test_served_model_is_listed(client, server):
+    listed = [m["id"] for m in client.get("/v1/models").json()["data"]]
+    assert server.model in listed, f"/v1/models lists {listed}, not the served name {server.model!r}"
+
+
+def test_say_hi_returns_text(client, record):
+    answer = client.post("/v1/chat/completions", {"messages": SAY_HI, "temperature": 0,
+                                                   "max_tokens": 16})
+    message = answer["choices"][0]["message"]
+    text = (message.get("content") or "") + (message.get("reasoning")
+                                             or message.get("reasoning_content") or "")
+    record("completion_tokens", answer["usage"]["completion_tokens"])
+    record("finish_reason", answer["choices"][0]["finish_reason"])
+    assert answer["usage"]["completion_tokens"] >= 1, f"no token generated: {answer}"
+    assert text.strip(), f"'say hi' returned no text (content nor reasoning): {message}"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_stream_and_non_stream_give_the_same_tokens(client, endpoint, record):
+    path, body = ENDPOINTS[endpoint]
+    whole = client.post(path, {**body, **GREEDY})
+    streamed = client.stream(path, {**body, **GREEDY})
+    record("tokens", len(_token_ids(whole)))
+    assert streamed.token_ids() == _token_ids(whole), (
+        f"{path}: streamed ids {streamed.token_ids()} != non-streamed {_token_ids(whole)}"
+    )
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_usage_is_consistent(client, endpoint):
+    path, body = ENDPOINTS[endpoint]
+    whole = client.post(path, {**body, **GREEDY})
+    usage = whole["usage"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] == usage["total_tokens"], usage
+    assert usage["completion_tokens"] == len(_token_ids(whole)), (
+        f"usage.completion_tokens {usage['completion_tokens']} != {len(_token_ids(whole))} ids"
+    )
+    streamed = client.stream(path, {**body, **GREEDY}).usage
+    assert streamed is not None, "the stream reported no usage (include_usage was requested)"
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        assert streamed[key] == usage[key], f"streamed {key} {streamed[key]} != {usage[key]}"
+
+
+def test_repeated_greedy_requests_are_identical(client):
+    path, body = ENDPOINTS["chat"]
+    runs = [_token_ids(client.post(path, {**body, **GREEDY})) for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2], f"temperature 0 gave different outputs: {runs}"
+
+
+@pytest.mark.parametrize("component", sorted(environment.ASCEND_MINIMUMS))
+def test_ascend_software_meets_the_guide(host_environment, component, record):
+    if not host_environment["ascend_host"]:
+        pytest.skip("not an Ascend host (no torch_npu, vllm-ascend or npu-smi): the guide's "
+                    "CANN / torch_npu / vllm-ascend minimums do not apply")
+    minimum = environment.ASCEND_MINIMUMS[component]
+    found = host_environment.get(component)
+    record(component, found, threshold=f">={minimum}")
+    problem = environment.below_minimum(found, minimum)
+    assert problem is None, f"{component}: {problem} (guide: 环境要求)"
+
+
+def test_health_stays_ok_afterwards(client):
+    # Defined last: pytest runs a module in order, so this follows every request above.
+    status = client.get("/health").status_code
+    assert status == 200, f"/health answers {status} after the smoke requests"
