@@ -217,33 +217,35 @@ def record(request: pytest.FixtureRequest, results_store: ResultsStore):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Record each acceptance test's outcome in results.json as soon as it is known."""
     report = yield
-    if report.when == "call" or report.outcome != "passed":
-        store = item.config.stash.get(results_key, None)
-        if store is not None and (report.when == "call" or report.failed or report.skipped):
-            entry = store.test(item.nodeid)
-            entry.update({
-                "outcome": report.outcome if report.when == "call" else
-                           ("error" if report.failed else "skipped"),
-                "phase": report.when,
-                "duration_s": round(report.duration, 3),
-                "suites": [m for m in SUITES if item.get_closest_marker(m)],
-            })
-            if report.failed:
-                entry["message"] = str(report.longrepr)[-2000:]
-            elif report.skipped and isinstance(report.longrepr, tuple):
-                entry["message"] = report.longrepr[2]
-            store.save()
-            for suite in entry["suites"] or ["other"]:
-                item.config.stash[outcomes_key][suite][entry["outcome"]] += 1
+    suites = [m for m in SUITES if item.get_closest_marker(m)]
+    store = item.config.stash.get(results_key, None)
+    if not suites or store is None or (report.when != "call" and report.passed):
+        return report
+    if report.when == "call":
+        outcome = report.outcome
+    else:  # setup or teardown went wrong (e.g. the server never came up), or a skip
+        outcome = "error" if report.failed else "skipped"
+    entry = store.test(item.nodeid)
+    entry.update({"outcome": outcome, "phase": report.when,
+                  "duration_s": round(report.duration, 3), "suites": suites})
+    if report.failed:
+        entry["message"] = str(report.longrepr)[-2000:]
+    elif report.skipped and isinstance(report.longrepr, tuple):
+        entry["message"] = report.longrepr[2]
+    store.save()
+    for suite in suites:
+        item.config.stash[outcomes_key][suite][outcome] += 1
     return report
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     store = config.stash.get(results_key, None)
-    if store is None:
-        return
+    if store is None or not (config.stash[outcomes_key] or store.data["server"]):
+        return  # no acceptance test ran: leave no results.json behind
     store.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     store.data["verdicts"] = {suite: _verdict(counts)
                               for suite, counts in config.stash[outcomes_key].items()}
@@ -279,7 +281,7 @@ def _verdict(counts: Counter) -> str:
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     store = config.stash.get(results_key, None)
     if store is None or not config.stash[outcomes_key]:
-        return
+        return  # no acceptance test ran (e.g. the project's own tests): nothing to judge
     tr = terminalreporter
     tr.section("ascend-oss verdict")
     server = store.data.get("server", {})

@@ -28,10 +28,13 @@ PROGRESS_EVERY_S = 10.0
 class StartupError(RuntimeError):
     """The server did not come up; the message quotes the evidence and the remedy."""
 
-    def __init__(self, message: str, signature: Signature | None = None, log_path: Path | None = None):
+    def __init__(self, message: str, signature: Signature | None = None,
+                 log_path: Path | None = None, climb: bool | None = None):
         super().__init__(message)
         self.signature = signature
         self.log_path = log_path
+        # Can the fallback ladder help? Unknown failures: yes; known ones say for themselves.
+        self.climb = (signature.climb if signature else True) if climb is None else climb
 
 
 @dataclass
@@ -82,7 +85,11 @@ def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, st
         json={"model": model, "prompt": "Hello", "max_tokens": 1, "temperature": 0},
     )
     if generation.status_code != 200:
-        return None, f"one-token generation answers {generation.status_code}: {generation.text[:300]}"
+        problem = f"one-token generation answers {generation.status_code}: {generation.text[:300]}"
+        if generation.status_code >= 500 and client.get("/health").status_code != 200:
+            # The engine died on its first request while the API front-end lives on.
+            raise StartupError(f"{problem}; /health no longer answers 200: the engine is dead")
+        return None, problem
     usage = generation.json().get("usage") or {}
     if usage.get("completion_tokens", 0) < 1:
         return None, f"one-token generation produced no token: {generation.text[:300]}"
@@ -123,7 +130,12 @@ def wait_ready(
                              "read the log tail above; the first error is the cause"),
                     None, server.log_path,
                 )
-            served, status = check_ready(client, model)
+            try:
+                served, status = check_ready(client, model)
+            except StartupError as exc:
+                raise StartupError(_failure(str(exc), server, server.read_log(),
+                                            "read the log tail above; the first error is the cause"),
+                                   None, server.log_path) from None
             if served:
                 return time.monotonic() - started
             now = time.monotonic()
@@ -132,7 +144,7 @@ def wait_ready(
                     _failure(f"server not ready after {timeout:.0f} s ({status})", server, log,
                              "raise --startup-timeout if the server is merely slow "
                              "(graph capture on NPUs takes minutes)"),
-                    None, server.log_path,
+                    None, server.log_path, climb=False,  # another 30 minutes would not help
                 )
             if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
@@ -177,13 +189,11 @@ def launch(
         except StartupError as exc:
             server.stop()
             attempts.append({"rung": rung, "error": str(exc).splitlines()[0], "log": str(log_path)})
-            climbable = exc.signature is None or exc.signature.climb
-            timed_out = str(exc).startswith("server not ready after")
-            if not climbable or timed_out or rung == RUNGS[-1]:
+            if not exc.climb or rung == RUNGS[-1]:
                 if len(attempts) > 1:
                     tried = "; ".join(f"{a['rung']}: {a['error']}" for a in attempts)
                     raise StartupError(f"{exc}\nladder tried: {tried}", exc.signature,
-                                       exc.log_path) from None
+                                       exc.log_path, exc.climb) from None
                 raise
             progress(f"startup failed ({rung}): {attempts[-1]['error']}; next rung")
             continue

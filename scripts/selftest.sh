@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# README command 2: set up, then run the project's own tests (testing/), which include one
+# end-to-end run of the smoke suite against the embedded server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+exec .venv/bin/python -m pytest testing "$@"

@@ -1,0 +1,47 @@
+import pytest
+
+from pytest_ascend_oss.server.diagnose import find_fatal
+
+FATAL_LINES = {
+    "device out of memory": "RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB",
+    "CPU memory or KV cache too small": "ValueError: Available memory on node 0 (12.0 GiB) is "
+                                        "less than desired CPU memory utilization 0.92",
+    "RopeOperation setup failed": "RuntimeError: RopeOperation setup failed",
+    "ACL graph capture error 507903": "RuntimeError: EZ9999: [PID:77] 507903 ACL Graph capture error",
+    "harmony vocab download error": "HarmonyError: the env var TIKTOKEN_ENCODINGS_BASE is not set, "
+                                    "or invalid",
+    "MXFP4 unsupported": "ValueError: mxfp4 quantization is not supported on this device",
+    "port in use": "OSError: [Errno 98] Address already in use",
+    "Engine core initialization failed": "RuntimeError: Engine core initialization failed. "
+                                         "See root cause above.",
+}
+
+
+@pytest.mark.parametrize("name", FATAL_LINES)
+def test_each_known_failure_is_recognised(name):
+    signature, line = find_fatal("INFO starting\n" + FATAL_LINES[name] + "\nINFO more\n")
+    assert signature.name == name
+    assert line == FATAL_LINES[name]
+    assert signature.remedy
+
+
+def test_specific_cause_wins_over_the_generic_engine_failure():
+    log = FATAL_LINES["Engine core initialization failed"] + "\n" + FATAL_LINES["device out of memory"]
+    assert find_fatal(log)[0].name == "device out of memory"
+
+
+@pytest.mark.parametrize("line", [
+    "INFO 11-25 [gpu_model_runner.py] Model loading took 0.1 GiB memory",
+    "INFO Using MXFP4-free BF16 weights",
+    "WARNING [kv_cache_utils.py] max_num_seqs lowered to avoid running out of KV cache blocks",
+    "INFO Uvicorn running on http://127.0.0.1:8000",
+])
+def test_healthy_lines_are_not_fatal(line):
+    assert find_fatal(line) is None
+
+
+def test_oom_remedy_is_the_guides():
+    signature, _ = find_fatal(FATAL_LINES["device out of memory"])
+    for step in ("--max-model-len", "--max-num-seqs", "--gpu-memory-utilization 0.85",
+                 "PYTORCH_NPU_ALLOC_CONF=expandable_segments:True"):
+        assert step in signature.remedy
