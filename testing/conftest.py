@@ -41,3 +41,7 @@ def fake_env(tmp_path, monkeypatch):
     for pid in pids_in(pidfile):  # never leave a fake behind, whatever the test did
         if alive(pid):
             psutil.Process(pid).kill()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: starts the real embedded vLLM server (about a minute)")

@@ -49,6 +49,7 @@ class Endpoint:
     startup_s: float | None = None
     log_path: Path | None = None
     attempts: list[dict] = field(default_factory=list)
+    pid: int | None = None  # the launched server's pid, which is also its process group id
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
@@ -200,7 +201,7 @@ def launch(
         attempts.append({"rung": rung, "ready_s": round(elapsed, 1), "log": str(log_path)})
         progress(f"server ready in {elapsed:.1f} s ({rung}) at {base_url}, model {model!r}")
         return server, Endpoint(base_url, model, True, argv_tools.redact(rung_argv), rung,
-                                elapsed, log_path, attempts)
+                                elapsed, log_path, attempts, server.pid)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
