@@ -35,6 +35,11 @@ SCHEMA: dict[str, dict[str, type]] = {
         "prompt_tokens": int,
         "output_tokens": int,
         "concurrency": list,
+        "requests_per_level": int,
+        "statistic": str,
+        "throughput_gate_concurrency": list,
+        "max_error_rate": float,
+        "concurrency_tolerance": float,
         "ttft_max_ms": float,
         "tpot_max_ms": float,
         "output_throughput_min": float,
@@ -42,6 +47,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     },
 }
 META_KEYS = {"description": str}
+STATISTICS = ("mean", "median", "p90", "p99")  # as in metrics.latency
 
 
 class ThresholdsError(ValueError):
@@ -112,13 +118,21 @@ def _validate(path: Path, profile: str, table: Any) -> None:
         missing = [k for k in keys if k not in section]
         if missing:
             raise ThresholdsError(f"{path}: [{profile}.{suite}] missing keys: {', '.join(missing)}")
-        if "concurrency" in section:
-            levels = section["concurrency"]
-            if not levels or not all(isinstance(c, int) and c > 0 for c in levels):
+        for key in ("concurrency", "throughput_gate_concurrency"):
+            levels = section.get(key)
+            if levels is not None and (
+                not levels or not all(isinstance(c, int) and c > 0 for c in levels)
+            ):
                 raise ThresholdsError(
-                    f"{path}: [{profile}.{suite}] key 'concurrency' = {levels!r}: "
+                    f"{path}: [{profile}.{suite}] key {key!r} = {levels!r}: "
                     "must be a non-empty list of positive integers"
                 )
+        choice = section.get("statistic")
+        if choice is not None and choice not in STATISTICS:
+            raise ThresholdsError(
+                f"{path}: [{profile}.{suite}] key 'statistic' = {choice!r}: "
+                f"valid choices: {', '.join(STATISTICS)}"
+            )
 
 
 def _check_type(where: str, value: Any, kind: type) -> None:

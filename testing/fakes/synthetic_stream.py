@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""A streaming completions server with exactly known timing, for the plugin's own tests only.
+
+Every request gets: a role-only chunk at once (like vLLM's chat, so TTFT and ttft_first_chunk
+differ), then ``max_tokens`` tokens, the first at TTFT after the request arrived and each next
+one TOKEN_MS later, grouped into SSE events of varying size (1, 3, 2, 5, 1, 4, ...: an event is
+sent when its last token is due), with continuous usage; a keep-alive comment now and then; the
+final usage; ``[DONE]``. Deadlines are absolute, so scheduling jitter never accumulates.
+
+Truth for a request of N tokens: TTFT = --ttft-ms, TPOT = ITL = --token-ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import time
+
+CHUNK_SIZES = (1, 3, 2, 5, 1, 4)
+
+
+def event(payload: dict) -> bytes:
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+def chunked(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ttft: float,
+                 token: float) -> None:
+    """Serve requests on one keep-alive connection (as vLLM does) until the client closes it."""
+    # Small writes must leave at once, as uvicorn's do: Nagle would hold them for an ACK.
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        while True:
+            await respond(reader, writer, ttft, token)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ttft: float,
+                  token: float) -> None:
+    loop = asyncio.get_running_loop()
+    head = await reader.readuntil(b"\r\n\r\n")
+    arrived = loop.time()
+    length = 0
+    for line in head.decode().split("\r\n"):
+        if line.lower().startswith("content-length:"):
+            length = int(line.split(":", 1)[1])
+    if not head.startswith(b"POST"):  # e.g. the harness scraping /metrics: none here
+        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        return
+    body = json.loads(await reader.readexactly(length))
+    total = int(body.get("max_tokens", 16))
+    prompt = len(body["prompt"]) if isinstance(body.get("prompt"), list) else 1
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                 b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")
+    writer.write(chunked(event({"choices": [{"index": 0, "text": "", "finish_reason": None}],
+                                "usage": {"prompt_tokens": prompt, "completion_tokens": 0}})))
+    await writer.drain()
+    sent, i = 0, 0
+    while sent < total:
+        size = min(CHUNK_SIZES[i % len(CHUNK_SIZES)], total - sent)
+        due = arrived + ttft + (sent + size - 1) * token
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        sent += size
+        payload = {"sent_ns": time.monotonic_ns(), "arrived_ns": int(arrived * 1e9),
+                   "choices": [{"index": 0, "text": " tok" * size, "finish_reason": None}],
+                   "usage": {"prompt_tokens": prompt, "completion_tokens": sent,
+                             "total_tokens": prompt + sent}}
+        writer.write(chunked((b": keep-alive\n\n" if i % 4 == 3 else b"") + event(payload)))
+        await writer.drain()
+        i += 1
+    final = {"choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": sent,
+                                      "total_tokens": prompt + sent}}
+    writer.write(chunked(event(final) + b"data: [DONE]\n\n") + b"0\r\n\r\n")
+    await writer.drain()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ttft-ms", type=float, default=200.0)
+    parser.add_argument("--token-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    server = await asyncio.start_server(
+        lambda r, w: handle(r, w, args.ttft_ms / 1000, args.token_ms / 1000),
+        "127.0.0.1", args.port, backlog=256)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
