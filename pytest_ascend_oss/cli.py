@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -19,7 +20,10 @@ def _serve_embedded(args: argparse.Namespace) -> int:
 
     extra = ["--port", str(args.port)] if args.port else []
     argv, env = embedded_command(args.dtype, args.max_model_len, extra)
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops the server like Ctrl-C
+    # `kill PID` stops the server like Ctrl-C; SIGINT is set explicitly because a shell's
+    # background job inherits it ignored, and then Python would not raise KeyboardInterrupt.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     started: list = []
     try:
         server, endpoint = launch(argv, Path(args.log_dir), args.startup_timeout, env=env,
@@ -54,6 +58,42 @@ def _vocab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    """The guide's benchmark.py: one load run, figures printed, vllm-bench-style JSON written."""
+    import httpx
+
+    from . import performance
+    from .server.launcher import StartupError, attach
+    from .settings import _url
+    from .workload import WorkloadError
+
+    endpoint = args.endpoint or ("chat" if args.api_url.rstrip("/").endswith("/chat/completions")
+                                 else "completions")
+    try:
+        base_url = _url(args.api_url)
+        server = attach(base_url, args.model, args.api_key)
+        run = performance.measure_level(
+            base_url, server.model, args.concurrency, args.num_requests, args.prompt_tokens,
+            args.max_tokens, endpoint=endpoint, warmup=args.warmup, request_rate=args.request_rate,
+            api_key=args.api_key, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except (ValueError, StartupError, WorkloadError, httpx.HTTPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    path = performance.write_json(run, server.model, base_url, Path(args.output))
+    m = run.metrics
+    print(f"concurrency {args.concurrency}, {m['completed']} completed, {m['failed']} failed, "
+          f"{m['duration_s']:.1f} s")
+    for name in ("ttft_ms", "ttft_first_chunk_ms", "tpot_ms", "itl_ms", "e2el_ms"):
+        s = m[name]
+        if s["n"]:
+            print(f"  {name:<20} mean {s['mean']:9.2f}  median {s['median']:9.2f}  "
+                  f"p90 {s['p90']:9.2f}  p99 {s['p99']:9.2f}  (n={s['n']})")
+    print(f"  output throughput    {m['output_throughput']:.1f} tokens/s")
+    print(f"  request throughput   {m['request_throughput']:.2f} req/s")
+    print(f"results: {path}")
+    return 1 if m["failed"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ascend-oss", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-dir", default="results", help="where the server log goes")
     serve.add_argument("--startup-timeout", type=float, default=600.0)
     serve.set_defaults(run=_serve_embedded)
+
+    bench = commands.add_parser(
+        "benchmark", help="the guide's benchmark.py: load a running server at one concurrency")
+    bench.add_argument("--api-url", required=True,
+                       help="server root or the guide's endpoint URL (a /chat/completions URL "
+                            "selects the chat endpoint)")
+    bench.add_argument("--num-requests", type=int, default=50, help="measured requests")
+    bench.add_argument("--max-tokens", type=int, default=256, help="output tokens per request")
+    bench.add_argument("--concurrency", type=int, default=1)
+    bench.add_argument("--output", default="benchmark.json")
+    bench.add_argument("--prompt-tokens", type=int, default=1024)
+    bench.add_argument("--endpoint", choices=("completions", "chat"), default=None)
+    bench.add_argument("--warmup", type=int, default=None,
+                       help="warm-up requests, excluded (default: the concurrency)")
+    bench.add_argument("--request-rate", type=float, default=None,
+                       help="open loop: Poisson arrivals per second (concurrency caps in-flight)")
+    bench.add_argument("--model", default=None, help="served model (default: the only one)")
+    bench.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
+                       or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
+    bench.set_defaults(run=_benchmark)
 
     vocab = commands.add_parser(
         "vocab", help="write a verified o200k_base.tiktoken for TIKTOKEN_ENCODINGS_BASE, offline"

@@ -66,3 +66,13 @@ def test_unknown_suite_and_bad_toml(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ThresholdsError, match="not found"):
         load(tmp_path / "nope.toml", "cpu-canary")
+
+
+def test_bad_statistic_and_concurrency_lists(tmp_path):
+    bad = tmp_path / "t.toml"
+    bad.write_text(shipped_text().replace('statistic = "median"', 'statistic = "p95"', 1))
+    with pytest.raises(ThresholdsError, match=r"'statistic' = 'p95': valid choices: mean, median"):
+        load(bad, "atlas-800-a2")
+    bad.write_text(shipped_text().replace("concurrency = [1, 4, 8, 16]", "concurrency = []", 1))
+    with pytest.raises(ThresholdsError, match="non-empty list of positive integers"):
+        load(bad, "atlas-800-a2")

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""A reverse proxy that slows a real server's token stream, for the plugin's own tests only.
+
+Every SSE event of a streamed response is released no sooner than --token-delay-ms after the
+previous one, as if the server decoded that much slower per step; everything else is passed
+through untouched. Usage: slow_proxy.py --upstream URL --port N --token-delay-ms D
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+
+def build_app(upstream: str, delay_s: float) -> Starlette:
+    client = httpx.AsyncClient(base_url=upstream, timeout=None)
+
+    async def forward(request: Request) -> Response:
+        body = await request.body()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in
+                   ("content-type", "authorization")}
+        upstream_request = client.build_request(request.method, request.url.path,
+                                                content=body, headers=headers)
+        response = await client.send(upstream_request, stream=True)
+        if "text/event-stream" not in response.headers.get("content-type", ""):
+            data = await response.aread()
+            await response.aclose()
+            return Response(data, response.status_code,
+                            media_type=response.headers.get("content-type"))
+
+        async def slowed():
+            loop = asyncio.get_running_loop()
+            next_release = loop.time()
+            buffer = b""
+            try:
+                async for chunk in response.aiter_raw():
+                    buffer += chunk
+                    while b"\n\n" in buffer:
+                        event, buffer = buffer.split(b"\n\n", 1)
+                        next_release = max(next_release + delay_s, loop.time())
+                        await asyncio.sleep(next_release - loop.time())
+                        yield event + b"\n\n"
+            finally:
+                await response.aclose()
+
+        return StreamingResponse(slowed(), response.status_code, media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--token-delay-ms", type=float, required=True)
+    args = parser.parse_args()
+    uvicorn.run(build_app(args.upstream, args.token_delay_ms / 1000), host="127.0.0.1",
+                port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
