@@ -19,7 +19,7 @@ def _serve_embedded(args: argparse.Namespace) -> int:
     from .server.launcher import StartupError, launch
 
     extra = ["--port", str(args.port)] if args.port else []
-    argv, env = embedded_command(args.dtype, args.max_model_len, extra)
+    argv, env = embedded_command(args.dtype, args.max_model_len, extra, perturb=args.perturb)
     # `kill PID` stops the server like Ctrl-C; SIGINT is set explicitly because a shell's
     # background job inherits it ignored, and then Python would not raise KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16")
     serve.add_argument("--max-model-len", type=int, default=131_072)
     serve.add_argument("--log-dir", default="results", help="where the server log goes")
+    serve.add_argument("--perturb", type=float, default=0.0, metavar="SIGMA",
+                       help="add seeded Gaussian noise of SIGMA x each tensor's std to every "
+                            "weight (a deliberately broken deployment)")
     serve.add_argument("--startup-timeout", type=float, default=600.0)
     serve.set_defaults(run=_serve_embedded)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -169,8 +169,8 @@ def markdown_table(rows: list[tuple[LevelRun, list[Gate]]], profile: str,
                    stat: str = "median") -> str:
     """The guide's 实测结果 table for the benchmark section, filled."""
     lines = [
-        f"# 性能 Benchmark: measured results (profile `{profile}`, "
-        f"{time.strftime('%Y-%m-%d %H:%M')})",
+        (f"# 性能 Benchmark: measured results (profile `{profile}`, "
+         f"{time.strftime('%Y-%m-%d %H:%M')})"),
         "",
         "| 并发数 | TTFT (ms) | TPOT (ms) | Throughput (tokens/s) | QPS | n | 状态 |",
         "|---|---|---|---|---|---|---|",

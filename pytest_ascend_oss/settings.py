@@ -8,9 +8,10 @@ and the README documents it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ENV_PREFIX = "ASCEND_OSS_"
 
@@ -86,6 +87,21 @@ OPTIONS: tuple[Option, ...] = (
            default=Path("results"), metavar="DIR"),
     Option("startup_timeout", "seconds to wait for a launched server to be ready",
            _positive_float, default=1800.0, metavar="S"),
+    Option("record_baseline", "precision: record this server's outputs as a baseline FILE",
+           Path, metavar="FILE"),
+    Option("baseline", "precision: compare against this baseline FILE", Path, metavar="FILE"),
+    Option("baseline_url", "precision: compare against this live reference server", _url,
+           metavar="URL"),
+    Option("prompts", "precision prompt set (default: the shipped 57 EN/ZH prompts)", Path,
+           metavar="FILE"),
+    Option("precision_max_tokens", "precision: max_tokens per prompt (the guide: 256)",
+           _positive_int, default=256, metavar="N"),
+    Option("checkpoint", "checkpoint directory for the hidden-state probe (default: the "
+           "launched or embedded model)", Path, metavar="DIR"),
+    Option("hidden_device", "hidden-state probe device: cpu, or npu on an Ascend host",
+           default="cpu", metavar="DEV"),
+    Option("hidden_dtype", "hidden-state probe dtype under test", default="bfloat16",
+           metavar="DTYPE"),
     Option("api_key", "API key sent as a bearer token (default: from the environment; never "
            "printed or written)", secret=True, metavar="KEY", extra_env=("VLLM_API_KEY",)),
 )
@@ -101,6 +117,14 @@ class Settings:
     ctx: int | None = None
     results_dir: Path = Path("results")
     startup_timeout: float = 1800.0
+    record_baseline: Path | None = None
+    baseline: Path | None = None
+    baseline_url: str | None = None
+    prompts: Path | None = None
+    precision_max_tokens: int = 256
+    checkpoint: Path | None = None
+    hidden_device: str = "cpu"
+    hidden_dtype: str = "bfloat16"
     api_key: str | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 

@@ -63,8 +63,7 @@ class SSEParser:
         if line.startswith(":"):
             return None  # comment / keep-alive
         name, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
+        value = value.removeprefix(" ")
         if name == "data":
             self._data.append(value)
         elif name == "event":

@@ -1,10 +1,10 @@
 
+from test_latency_metrics import request
+
 from pytest_ascend_oss import performance
 from pytest_ascend_oss.loadgen import LoadResult
 from pytest_ascend_oss.metrics.latency import run_metrics
 from pytest_ascend_oss.thresholds import load
-
-from test_latency_metrics import request
 
 PERF = load(None, "atlas-800-a2").values["performance"]
 

@@ -20,7 +20,7 @@ def test_whole_and_split_reads_give_the_same_events():
 def test_crlf_and_cr_line_ends_even_when_split():
     crlf = STREAM.replace(b"\n", b"\r\n")
     for size in (1, 5, len(crlf)):
-        assert [e.data for e in parse_in_pieces(crlf, size)][0] == '{"a": 1}'
+        assert parse_in_pieces(crlf, size)[0].data == '{"a": 1}'
     cr = STREAM.replace(b"\n", b"\r")
     assert len(parse_in_pieces(cr, 4)) == 3
 

