@@ -94,6 +94,49 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 1 if m["failed"] else 0
 
 
+def _verify_precision(args: argparse.Namespace) -> int:
+    """The guide's verify_precision.py: compare a server with a reference server or baseline."""
+    import json
+
+    import httpx
+
+    from . import precision
+    from .baseline import BaselineError
+    from .prompts import PromptError
+    from .server.launcher import StartupError, attach
+    from .settings import _url
+    from .thresholds import ThresholdsError, load
+
+    try:
+        limits = load(args.thresholds, args.profile).values["precision"]
+        npu = attach(_url(args.npu_url), args.model, args.api_key)
+        result = precision.verify(
+            npu.base_url, npu.model, api_key=args.api_key, max_tokens=args.max_tokens,
+            prompts_path=args.test_prompts, baseline_path=args.baseline,
+            reference_url=_url(args.gpu_url) if args.gpu_url else None,
+            record_path=args.record, checkpoint=args.checkpoint,
+            hidden_device=args.hidden_device, hidden_dtype=args.hidden_dtype,
+            progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except (ValueError, StartupError, BaselineError, PromptError, ThresholdsError,
+            precision.PrecisionError, httpx.HTTPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if "recorded" in result:
+        print(f"baseline recorded: {result['recorded']}")
+        return 0
+    if "skip" in result:
+        print(f"error: {result['skip']}", file=sys.stderr)
+        return 1
+    Path(args.output).write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    print(precision.markdown_table(result, limits, result["reference"]))
+    print(f"report: {args.output}")
+    ok = (result["token_match_rate"] >= limits["token_match_min"]
+          and result["rouge_l"] >= limits["rouge_l_min"]
+          and result["perplexity_rel_diff"] <= limits["perplexity_rel_diff_max"]
+          and result["hidden_state"].get("mean", 1.0) >= limits["hidden_cosine_min"])
+    return 0 if ok else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ascend-oss", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +174,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
                        or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
     bench.set_defaults(run=_benchmark)
+
+    verify = commands.add_parser(
+        "verify-precision", help="the guide's verify_precision.py: compare with a reference")
+    verify.add_argument("--npu-url", required=True, help="server under test")
+    ref = verify.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--gpu-url", help="live reference server (e.g. the GPU baseline)")
+    ref.add_argument("--baseline", type=Path, help="baseline file recorded earlier")
+    ref.add_argument("--record", type=Path, help="record --npu-url as a baseline file instead")
+    verify.add_argument("--test-prompts", type=Path, default=None,
+                        help="prompt set JSON (default: the shipped 57 EN/ZH prompts)")
+    verify.add_argument("--output", default="precision_report.json")
+    verify.add_argument("--max-tokens", type=int, default=256)
+    verify.add_argument("--model", default=None)
+    verify.add_argument("--checkpoint", type=Path, default=None,
+                        help="checkpoint directory for the hidden-state probe")
+    verify.add_argument("--hidden-device", default="cpu")
+    verify.add_argument("--hidden-dtype", default="bfloat16")
+    verify.add_argument("--profile", default="atlas-800-a2")
+    verify.add_argument("--thresholds", type=Path, default=None)
+    verify.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
+                        or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
+    verify.set_defaults(run=_verify_precision)
 
     vocab = commands.add_parser(
         "vocab", help="write a verified o200k_base.tiktoken for TIKTOKEN_ENCODINGS_BASE, offline"

@@ -197,6 +197,12 @@ def _progress_printer(config: pytest.Config) -> Callable[[str], None]:
 
 
 @pytest.fixture(scope="session")
+def progress(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """``progress(message)``: a line on the terminal now, past output capture, for long work."""
+    return _progress_printer(pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def client(server: Endpoint, ascend_settings) -> Client:
     c = Client(server.base_url, server.model, ascend_settings.api_key)
     yield c

@@ -30,15 +30,9 @@ def perf(thresholds):
 
 
 @pytest.fixture(scope="session")
-def measure(server, client, ascend_settings, thresholds, perf, pytestconfig):
+def measure(server, client, ascend_settings, thresholds, perf, progress):
     """``measure(c)``: the run at concurrency c, made on first use and kept for the session."""
-    say = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     out_dir = ascend_settings.results_dir / "performance"
-
-    def progress(message: str) -> None:
-        with capture.global_and_fixture_disabled():
-            say.write_line(f"[ascend-oss perf] {message}")
 
     def run(concurrency: int) -> performance.LevelRun:
         if concurrency not in _RUNS:

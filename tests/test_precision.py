@@ -21,7 +21,7 @@ pytestmark = pytest.mark.precision
 
 
 @pytest.fixture(scope="session")
-def reference_url(request, ascend_settings, server):
+def reference_url(request, ascend_settings, server, progress):
     """A live reference: --baseline-url, or for the embedded default a float32 twin."""
     s = ascend_settings
     if s.baseline or s.record_baseline:
@@ -35,12 +35,12 @@ def reference_url(request, ascend_settings, server):
     argv, env = embedded_command(dtype="float32", log=lambda m: None)
     _, endpoint = launch(argv, s.results_dir / "reference-fp32", s.startup_timeout, env=env,
                          on_start=lambda proc: request.addfinalizer(proc.stop),
-                         progress=lambda m: None)
+                         progress=lambda m: progress(f"float32 reference: {m}"))
     return endpoint.base_url
 
 
 @pytest.fixture(scope="session")
-def precision_run(server, ascend_settings, results_store, reference_url, thresholds):
+def precision_run(server, ascend_settings, results_store, reference_url, thresholds, progress):
     s = ascend_settings
     result = precision.verify(
         server.base_url, server.model, api_key=s.api_key, max_tokens=s.precision_max_tokens,
@@ -49,7 +49,7 @@ def precision_run(server, ascend_settings, results_store, reference_url, thresho
         hidden_device=s.hidden_device, hidden_dtype=s.hidden_dtype,
         extra={"environment": results_store.data.get("environment"),
                "server": results_store.data.get("server")},
-        progress=lambda m: None)
+        progress=progress)
     if "recorded" in result or "skip" in result:
         return result
     report = s.results_dir / "precision_report.json"

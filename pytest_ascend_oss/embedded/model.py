@@ -3,8 +3,18 @@
 The architecture is gpt-oss's own (alternating sliding-window and full attention, attention
 sinks, MoE with top-k routing, YaRN RoPE), scaled down until vLLM CPU serves it on 2 cores:
 2 layers, hidden 128, 2 query heads x 64 (vLLM CPU attention needs head_dim >= 64), 1 KV head,
-4 experts top-2, sliding window 128. Weights are random from a fixed seed: a trained canary
-replaces them later without changing anything else here.
+4 experts top-2, sliding window 128. A trained canary replaces the weights later without
+changing anything else here.
+
+Until then the weights are random from a fixed seed, with one deliberate structure: purely random
+weights spread the next-token distribution over 201,088 near-tied logits, so bfloat16 and float32
+disagree at the first generated token and no precision comparison can pass for any deployment.
+Here each token's embedding is a random unit-variance vector, and the unembedding row of a fixed
+random successor of token t is t's embedding (normalized, scaled by SUCCESSOR_GAIN): the model
+continues a prompt along a seeded random chain of tokens with a top-1 margin of about 6 logits,
+far above bfloat16 rounding, while the attention and expert weights (transformers' init, std
+0.02) still run through every kernel. The big matrices come from numpy's legacy RandomState,
+whose stream is stable across versions, so the model is the same bit for bit everywhere.
 """
 
 from __future__ import annotations
@@ -40,7 +50,8 @@ ARCH = {
 # <|return|>, <|call|> or <|endoftext|> as in gpt-oss's generation_config.json.
 BOS_ID, PAD_ID = 199_998, 199_999
 STOP_IDS = [200_002, 199_999, 200_012]
-RECIPE = {"name": MODEL_NAME, "arch": ARCH, "seed": SEED, "version": 1}
+SUCCESSOR_GAIN = 1.0
+RECIPE = {"name": MODEL_NAME, "arch": ARCH, "seed": SEED, "gain": SUCCESSOR_GAIN, "version": 2}
 
 
 def vocab_dir() -> Path:
@@ -83,6 +94,21 @@ def ensure_model(log=print, perturb: float = 0.0) -> Path:
     return target
 
 
+def successor_matrices(vocab: int, hidden: int):
+    """Embedding E (vocab x hidden, N(0, 1)) and unembedding U with U[succ[t]] = E[t] / |E[t]|
+    x gain, for a seeded random permutation succ: the logit of t's successor is gain x |E[t]|
+    (about 11) while the others are gain x N(0, 1) (the largest of 201,087 about 5)."""
+    import numpy as np
+
+    rng = np.random.RandomState(SEED)
+    embedding = rng.standard_normal((vocab, hidden)).astype(np.float32)
+    successor = rng.permutation(vocab)
+    unembedding = np.empty_like(embedding)
+    norms = np.linalg.norm(embedding, axis=1, keepdims=True)
+    unembedding[successor] = embedding / norms * SUCCESSOR_GAIN
+    return embedding, unembedding
+
+
 def _perturb(weights: Path, sigma: float) -> None:
     import torch
     from safetensors.torch import load_file, save_file
@@ -110,7 +136,12 @@ def _build(vocab: Path, out: Path) -> None:
         tie_word_embeddings=False,
     )
     torch.manual_seed(SEED)
-    model = GptOssForCausalLM(config).to(torch.bfloat16)
+    model = GptOssForCausalLM(config)
+    embedding, unembedding = successor_matrices(ARCH["vocab_size"], ARCH["hidden_size"])
+    with torch.no_grad():
+        model.model.embed_tokens.weight.copy_(torch.from_numpy(embedding))
+        model.lm_head.weight.copy_(torch.from_numpy(unembedding))
+    model = model.to(torch.bfloat16)
     model.save_pretrained(out, safe_serialization=True)
     (out / "generation_config.json").write_text(
         json.dumps({"bos_token_id": BOS_ID, "eos_token_id": STOP_IDS, "pad_token_id": PAD_ID,
