@@ -264,7 +264,7 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
             result["hidden_state"] = hidden.probe(checkpoint, sequences, hidden_device,
                                                   hidden_dtype)
         except (OSError, ValueError, ImportError) as exc:
-            result["hidden_state"] = {"skip": f"hidden-state probe of {checkpoint} failed: {exc}"}
+            result["hidden_state"] = {"error": f"hidden-state probe of {checkpoint} failed: {exc}"}
     else:
         result["hidden_state"] = {"skip": "no checkpoint to probe (--checkpoint DIR)"}
     result["reference"] = str(baseline_path) if baseline_path else reference_url

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from pytest_ascend_oss import baseline, precision
+from pytest_ascend_oss import baseline, precision, prompts
 from pytest_ascend_oss.server import argv as argv_tools
 from pytest_ascend_oss.server.launcher import launch
 
@@ -42,25 +42,32 @@ def reference_url(request, ascend_settings, server, progress):
 @pytest.fixture(scope="session")
 def precision_run(server, ascend_settings, results_store, reference_url, thresholds, progress):
     s = ascend_settings
-    result = precision.verify(
-        server.base_url, server.model, api_key=s.api_key, max_tokens=s.precision_max_tokens,
-        prompts_path=s.prompts, reference_url=reference_url, baseline_path=s.baseline,
-        record_path=s.record_baseline, checkpoint=_checkpoint(s, server),
-        hidden_device=s.hidden_device, hidden_dtype=s.hidden_dtype,
-        extra={"environment": results_store.data.get("environment"),
-               "server": results_store.data.get("server")},
-        progress=progress)
-    if "recorded" in result or "skip" in result:
-        return result
+    try:
+        result = precision.verify(
+            server.base_url, server.model, api_key=s.api_key, max_tokens=s.precision_max_tokens,
+            prompts_path=s.prompts, reference_url=reference_url, baseline_path=s.baseline,
+            record_path=s.record_baseline, checkpoint=_checkpoint(s, server),
+            hidden_device=s.hidden_device, hidden_dtype=s.hidden_dtype,
+            extra={"environment": results_store.data.get("environment"),
+                   "server": results_store.data.get("server")},
+            progress=progress)
+    except (baseline.BaselineError, prompts.PromptError, precision.PrecisionError) as exc:
+        pytest.fail(f"precision comparison refused: {exc}", pytrace=False)
+    if "recorded" not in result and "skip" not in result:
+        _write_reports(s, result, reference_url, thresholds)
+    return result
+
+
+def _write_reports(s, result, reference_url, thresholds) -> None:
+    """precision_report.json (everything, per prompt) and the guide's table as Markdown."""
     report = s.results_dir / "precision_report.json"
     report.parent.mkdir(parents=True, exist_ok=True)
+    result["report"] = str(report)
     report.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     name = f"baseline {s.baseline}" if s.baseline else f"live server {reference_url}" + (
         " (embedded, float32)" if s.mode == "embedded" and not s.baseline_url else "")
     (s.results_dir / "precision.md").write_text(
         precision.markdown_table(result, thresholds.values["precision"], name))
-    result["report"] = str(report)
-    return result
 
 
 def _checkpoint(s, server):
@@ -134,6 +141,7 @@ def test_hidden_state_cosine(comparison, thresholds, record):
     probe = comparison["hidden_state"]
     if "skip" in probe:
         pytest.skip(probe["skip"])
+    assert "error" not in probe, probe.get("error")
     minimum = thresholds.get("precision", "hidden_cosine_min")
     record("hidden_cosine_mean", probe["mean"], threshold=minimum,
            source=thresholds.path("precision", "hidden_cosine_min"))
