@@ -116,6 +116,7 @@ def _verify_precision(args: argparse.Namespace) -> int:
             reference_url=_url(args.gpu_url) if args.gpu_url else None,
             record_path=args.record, checkpoint=args.checkpoint,
             hidden_device=args.hidden_device, hidden_dtype=args.hidden_dtype,
+            endpoint=args.endpoint,
             progress=lambda m: print(m, file=sys.stderr, flush=True))
     except (ValueError, StartupError, BaselineError, PromptError, ThresholdsError,
             precision.PrecisionError, httpx.HTTPError) as exc:
@@ -189,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--model", default=None)
     verify.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint directory for the hidden-state probe")
+    verify.add_argument("--endpoint", choices=("completions", "chat"), default="completions",
+                        help="completions: token ids, identical inputs (default); chat: the "
+                             "servers render the prompts, which may differ by host and date")
     verify.add_argument("--hidden-device", default="cpu")
     verify.add_argument("--hidden-dtype", default="bfloat16")
     verify.add_argument("--profile", default="atlas-800-a2")

@@ -60,6 +60,29 @@ def generate(http: httpx.Client, model: str, prompt_ids: list[int], settings: di
             "finish_reason": choice.get("finish_reason")}
 
 
+def generate_chat(http: httpx.Client, model: str, messages: list[dict], settings: dict) -> dict:
+    """Chat-endpoint variant: the server renders the prompt (with its own date: see docs)."""
+    body = {"model": model, "messages": messages, "temperature": settings["temperature"],
+            "top_p": settings["top_p"], "max_tokens": settings["max_tokens"], "logprobs": True,
+            "top_logprobs": settings["logprobs"], "return_token_ids": True,
+            "return_tokens_as_token_ids": True}
+    answer = http.post("/v1/chat/completions", json=body)
+    if answer.status_code != 200:
+        raise PrecisionError(f"/v1/chat/completions answers {answer.status_code}: "
+                             f"{answer.text[:400]}")
+    data = answer.json()
+    choice = data["choices"][0]
+    if choice.get("token_ids") is None or data.get("prompt_token_ids") is None:
+        raise PrecisionError("the server ignores return_token_ids on chat (vLLM >= 0.10.2)")
+    message = choice["message"]
+    text = "\n".join(t for t in (message.get("reasoning") or message.get("reasoning_content"),
+                                 message.get("content")) if t)
+    top = [{int(e["token"].split(":", 1)[1]): e["logprob"] for e in pos["top_logprobs"]}
+           for pos in (choice.get("logprobs") or {}).get("content") or []]
+    return {"prompt_ids": data["prompt_token_ids"], "generated_ids": choice["token_ids"],
+            "text": text, "top_logprobs": top, "finish_reason": choice.get("finish_reason")}
+
+
 def prompt_logprobs(http: httpx.Client, model: str, ids: list[int], k: int = 0
                     ) -> list[dict[int, float]]:
     """Per-position logprobs of a prompt (vLLM's ``prompt_logprobs``), the first position
@@ -86,11 +109,15 @@ def tokenize(http: httpx.Client, model: str, text: str) -> list[int]:
 
 
 def collect(http: httpx.Client, model: str, rendered: list[dict], settings: dict,
-            corpus_ids: list[int], progress: Callable[[str], None] = print) -> dict:
+            corpus_ids: list[int], progress: Callable[[str], None] = print,
+            endpoint: str = "completions") -> dict:
     """Generate every prompt and score the perplexity corpus on one server."""
     prompts = []
     for i, p in enumerate(rendered, 1):
-        prompts.append({**p, **generate(http, model, p["prompt_ids"], settings)})
+        if endpoint == "chat":
+            prompts.append({**p, **generate_chat(http, model, p["messages"], settings)})
+        else:
+            prompts.append({**p, **generate(http, model, p["prompt_ids"], settings)})
         if i % 10 == 0 or i == len(rendered):
             progress(f"precision: {i}/{len(rendered)} prompts generated")
     return {"prompts": prompts,
@@ -123,6 +150,7 @@ def compare(reference: dict, candidate: dict, forced: list[dict],
             agreements.append(tm.top1(tf_top) == a[j])
             kls.append(tm.kl_top_k(ref_top, tf_top))
         row = {"id": ref["id"], "lang": ref.get("lang"), "category": ref.get("category"),
+               "same_input": cand.get("prompt_ids", ref.get("prompt_ids")) == ref.get("prompt_ids"),
                "exact": a == b, "prefix_fraction": tm.common_prefix_fraction(a, b),
                "first_divergence": None if a == b else div,
                "rouge_l": tm.rouge_l(ref["text"], cand["text"]),
@@ -136,6 +164,9 @@ def compare(reference: dict, candidate: dict, forced: list[dict],
     rows_sorted = sorted(rows, key=lambda r: (r["prefix_fraction"], r["rouge_l"]))
     return {
         "n_prompts": len(rows),
+        # Chat mode only: the servers rendered some prompts to different ids (e.g. the date in
+        # gpt-oss's system message), so those comparisons are not like for like.
+        "prompts_with_different_input": sum(not r["same_input"] for r in rows),
         "token_match_rate": float(np.mean([r["exact"] for r in rows])),
         "mean_prefix_fraction": float(np.mean([r["prefix_fraction"] for r in rows])),
         "rouge_l": float(np.mean([r["rouge_l"] for r in rows])),
@@ -209,7 +240,7 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
            baseline_path: Path | None = None, record_path: Path | None = None,
            checkpoint: Path | None = None, hidden_device: str = "cpu",
            hidden_dtype: str = "bfloat16", extra: dict | None = None,
-           progress: Callable[[str], None] = print) -> dict:
+           endpoint: str = "completions", progress: Callable[[str], None] = print) -> dict:
     """The whole comparison of the guide's verify_precision.py.
 
     Returns ``{"recorded": path}`` when recording, ``{"skip": reason}`` without a reference,
@@ -220,7 +251,10 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
 
     settings = sampling(max_tokens)
     prompt_set, sha = prompts.load_prompts(prompts_path)
-    meta = {"model": model, "sampling": settings,
+    if endpoint not in ("completions", "chat"):
+        raise PrecisionError(f"unknown endpoint {endpoint!r}; choose completions or chat")
+    # The endpoint is part of the settings a baseline must share, but is not a request field.
+    meta = {"model": model, "sampling": {**settings, "endpoint": endpoint},
             "prompt_set": {"name": prompt_set["name"], "sha256": sha,
                            "renderer": prompts.RENDERER},
             "perplexity": {"corpus_sha256": corpus_sha256()}}
@@ -230,15 +264,17 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
         if baseline_path:
             reference = baseline.load(baseline_path)
             baseline.check_compatible(baseline_path, reference, meta)
-            rendered = [{k: p.get(k) for k in ("id", "lang", "category", "prompt_ids")}
+            rendered = [{k: p.get(k) for k in ("id", "lang", "category", "prompt_ids",
+                                               "messages")}
                         for p in reference["prompts"]]
             corpus_ids = reference["perplexity"]["prompt_ids"]
         else:
             rendered = [{"id": p["id"], "lang": p.get("lang"), "category": p.get("category"),
+                         "messages": p["messages"],
                          "prompt_ids": prompts.render_harmony(p["messages"])}
                         for p in prompt_set["prompts"]]
             corpus_ids = tokenize(dut, model, corpus_text())
-        candidate = collect(dut, model, rendered, settings, corpus_ids, progress)
+        candidate = collect(dut, model, rendered, settings, corpus_ids, progress, endpoint)
         if record_path:
             path = baseline.save(record_path, {
                 **meta, **candidate, **(extra or {}),
@@ -251,7 +287,7 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
             with httpx.Client(base_url=reference_url, headers=headers, timeout=900) as ref:
                 progress(f"reference server {reference_url}")
                 reference = {**meta, **collect(ref, model, rendered, settings, corpus_ids,
-                                               progress)}
+                                               progress, endpoint)}
         forced = teacher_forced(dut, model, reference["prompts"])
 
         def detokenize(ids: list[int]) -> str:

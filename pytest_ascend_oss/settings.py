@@ -96,6 +96,9 @@ OPTIONS: tuple[Option, ...] = (
            metavar="FILE"),
     Option("precision_max_tokens", "precision: max_tokens per prompt (the guide: 256)",
            _positive_int, default=256, metavar="N"),
+    Option("precision_endpoint", "precision: completions (token ids, identical inputs) or "
+           "chat (the server renders; inputs may differ by host and date)", default="completions",
+           metavar="ENDPOINT"),
     Option("checkpoint", "checkpoint directory for the hidden-state probe (default: the "
            "launched or embedded model)", Path, metavar="DIR"),
     Option("hidden_device", "hidden-state probe device: cpu, or npu on an Ascend host",
@@ -122,6 +125,7 @@ class Settings:
     baseline_url: str | None = None
     prompts: Path | None = None
     precision_max_tokens: int = 256
+    precision_endpoint: str = "completions"
     checkpoint: Path | None = None
     hidden_device: str = "cpu"
     hidden_dtype: str = "bfloat16"

@@ -85,3 +85,14 @@ def test_baseline_with_other_max_tokens_is_refused(pytester, servers, small_prom
     out = result.stdout.str()
     assert result.ret == 1
     assert "sampling.max_tokens = 64, this run uses 128" in out
+
+
+def test_chat_endpoint_mode_against_a_live_reference(pytester, servers, small_prompts):
+    """Chat mode: both servers render the prompts themselves (same day, same vLLM: same ids)."""
+    result = run(pytester, servers["bf16"], "--baseline-url", servers["fp32"],
+                 "--precision-endpoint", "chat", "--prompts", str(small_prompts),
+                 "--precision-max-tokens", "64")
+    assert result.parseoutcomes().get("passed") == 3, result.stdout.str()[-1500:]
+    report = json.loads((pytester.path / "results" / "precision_report.json").read_text())
+    assert report["prompts_with_different_input"] == 0
+    assert report["token_match_rate"] == 1.0

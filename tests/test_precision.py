@@ -48,6 +48,7 @@ def precision_run(server, ascend_settings, results_store, reference_url, thresho
             prompts_path=s.prompts, reference_url=reference_url, baseline_path=s.baseline,
             record_path=s.record_baseline, checkpoint=_checkpoint(s, server),
             hidden_device=s.hidden_device, hidden_dtype=s.hidden_dtype,
+            endpoint=s.precision_endpoint,
             extra={"environment": results_store.data.get("environment"),
                    "server": results_store.data.get("server")},
             progress=progress)
