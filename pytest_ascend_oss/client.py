@@ -1,7 +1,7 @@
-"""A small synchronous OpenAI-compatible client for functional checks (smoke, readiness).
+"""A small synchronous OpenAI-compatible client for functional checks (the smoke suite).
 
-It sends what the tests say and returns the server's JSON untouched, plus, for streams, the
-events with their receive times. It knows nothing of pytest.
+It sends what the tests say and returns the server's JSON untouched (for streams, the parsed
+chunks). Timed streaming for measurements is ``streaming.py``. It knows nothing of pytest.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ class ServerError(RuntimeError):
 @dataclass
 class Stream:
     chunks: list[dict] = field(default_factory=list)
-    received_ns: list[int] = field(default_factory=list)
 
     @property
     def usage(self) -> dict | None:
@@ -38,25 +37,6 @@ class Stream:
             for choice in chunk.get("choices") or []:
                 ids.extend(choice.get("token_ids") or [])
         return ids
-
-    def text(self, kind: str = "content") -> str:
-        """Concatenated ``content`` / ``reasoning`` deltas (chat) or ``text`` (completions)."""
-        parts = []
-        for chunk in self.chunks:
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                if kind == "reasoning":
-                    parts.append(delta.get("reasoning") or delta.get("reasoning_content") or "")
-                else:
-                    parts.append(delta.get("content") or choice.get("text") or "")
-        return "".join(parts)
-
-    def finish_reason(self) -> str | None:
-        for chunk in reversed(self.chunks):
-            for choice in chunk.get("choices") or []:
-                if choice.get("finish_reason"):
-                    return choice["finish_reason"]
-        return None
 
 
 class Client:
@@ -104,6 +84,5 @@ class Client:
                         raise ServerError(f"POST {path} (stream) sent an error event: "
                                           f"{event.data[:500]}")
                     result.chunks.append(payload_json)
-                    result.received_ns.append(event.received_ns)
         raise ServerError(f"POST {path} (stream) ended without [DONE] after "
                           f"{len(result.chunks)} chunks")

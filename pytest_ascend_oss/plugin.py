@@ -32,7 +32,6 @@ EMBEDDED_PROFILE, DEFAULT_PROFILE = "cpu-canary", "atlas-800-a2"
 settings_key = pytest.StashKey[settings_mod.Settings]()
 profile_key = pytest.StashKey[thresholds_mod.Profile]()
 results_key = pytest.StashKey[ResultsStore]()
-endpoint_key = pytest.StashKey[Endpoint]()
 outcomes_key = pytest.StashKey[dict]()
 
 
@@ -143,7 +142,6 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
         "attempts": endpoint.attempts, "pid": endpoint.pid, "vllm_version_reported": version,
     }
     results_store.set("server", info)
-    config.stash[endpoint_key] = endpoint
     return endpoint
 
 

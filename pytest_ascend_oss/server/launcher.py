@@ -43,7 +43,6 @@ class Endpoint:
 
     base_url: str
     model: str
-    launched: bool
     argv: list[str] = field(default_factory=list)
     rung: str | None = None
     startup_s: float | None = None
@@ -200,8 +199,8 @@ def launch(
             continue
         attempts.append({"rung": rung, "ready_s": round(elapsed, 1), "log": str(log_path)})
         progress(f"server ready in {elapsed:.1f} s ({rung}) at {base_url}, model {model!r}")
-        return server, Endpoint(base_url, model, True, argv_tools.redact(rung_argv), rung,
-                                elapsed, log_path, attempts, server.pid)
+        return server, Endpoint(base_url, model, argv_tools.redact(rung_argv), rung, elapsed,
+                                log_path, attempts, server.pid)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -214,7 +213,6 @@ def attach(base_url: str, model: str | None, api_key: str | None, timeout: float
         while time.monotonic() - started < timeout:
             served, status = check_ready(client, model)
             if served:
-                return Endpoint(base_url, served, False, startup_s=None,
-                                attempts=[{"rung": "attached"}])
+                return Endpoint(base_url, served, attempts=[{"rung": "attached"}])
             time.sleep(1.0)
     raise StartupError(f"server at {base_url} is not ready: {status}")
