@@ -138,6 +138,97 @@ def _verify_precision(args: argparse.Namespace) -> int:
     return 0 if ok else 2
 
 
+def _long_context(args: argparse.Namespace) -> int:
+    """The guide's test_long_context.py: the needle grid against a running server."""
+    import httpx
+
+    from . import longcontext, longcontext_report
+    from .haystack import HaystackError
+    from .server.launcher import StartupError, attach
+    from .settings import _url
+    from .thresholds import ThresholdsError, load
+
+    started = time.monotonic()
+    try:
+        limits = load(args.thresholds, args.profile).values["long_context"]
+        server = attach(_url(args.api_url), args.model, args.api_key)
+        lengths = (longcontext.parse_int_list(args.lengths, "--lengths") if args.lengths
+                   else longcontext.grid_lengths(args.max_context_len))
+        depths = longcontext.parse_int_list(args.depths, "--depths")
+        settings = longcontext.Settings(
+            max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort or None,
+            language=args.language, needle=args.needle, question=args.question)
+        runner = longcontext.Runner(server.base_url, server.model, settings, api_key=args.api_key,
+                                    progress=lambda m: print(m, file=sys.stderr, flush=True),
+                                    health_check_from=max(lengths))
+        cases = [longcontext.Case("guide", n, d) for n in lengths for d in depths]
+        for kind in args.variants:
+            cases += [longcontext.Case(kind, n, 0 if kind == "none" else 50) for n in lengths]
+        outcomes = []
+        for case in cases:
+            outcomes.append(runner.run(case))
+            meta = {"model": server.model, "base_url": server.base_url,
+                    "needle": settings.needle, "question": settings.question,
+                    "max_tokens": settings.max_tokens, "language": settings.language,
+                    "reasoning_effort": settings.reasoning_effort,
+                    "max_model_len": runner.max_model_len, "ttft_max_s": limits["ttft_max_s"],
+                    "wall_time_s": round(time.monotonic() - started, 1)}
+            longcontext_report.write_json(Path(args.output), outcomes, meta)
+        runner.close()
+    except (ValueError, StartupError, ThresholdsError, HaystackError, longcontext.NeedleError,
+            httpx.HTTPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.output)
+    table = longcontext_report.markdown(outcomes, limits["ttft_max_s"], args.profile)
+    out.with_suffix(".md").write_text(table)
+    longcontext_report.heatmap(out.with_suffix(".png"), outcomes, limits["ttft_max_s"])
+    print(table)
+    print(f"report: {out} (+ .md, .png); {len(outcomes)} cases in "
+          f"{time.monotonic() - started:.0f} s")
+    ok = all(o.passed and o.ttft_s is not None and o.ttft_s < limits["ttft_max_s"]
+             for o in outcomes)
+    return 0 if ok else 2
+
+
+def _capabilities(args: argparse.Namespace) -> int:
+    """Count what the served model can do (the canary's five capabilities)."""
+    import json
+
+    import httpx
+
+    from . import capabilities, longcontext
+    from .server.launcher import StartupError, attach
+    from .settings import _url
+
+    try:
+        server = attach(_url(args.api_url), args.model, args.api_key)
+        checkpoint = args.checkpoint
+        if checkpoint is None and server.model == _embedded_name():
+            from .embedded.model import model_dir
+            checkpoint = model_dir()
+        result = capabilities.report(
+            server.base_url, server.model, args.api_key, checkpoint,
+            longcontext.parse_int_list(args.lengths, "--lengths") if args.lengths else None,
+            longcontext.parse_int_list(args.depths, "--depths") if args.depths else None,
+            progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except (ValueError, StartupError, longcontext.NeedleError, httpx.HTTPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    Path(args.output).write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    table = capabilities.markdown(result)
+    Path(args.output).with_suffix(".md").write_text(table)
+    print(table)
+    print(f"report: {args.output} (+ .md), {result['wall_time_s']:.0f} s")
+    return 0
+
+
+def _embedded_name() -> str:
+    from .embedded.model import MODEL_NAME
+
+    return MODEL_NAME
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ascend-oss", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +291,44 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
                         or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
     verify.set_defaults(run=_verify_precision)
+
+    niah = commands.add_parser(
+        "long-context", help="the guide's test_long_context.py: needle in a haystack grid")
+    niah.add_argument("--api-url", required=True,
+                      help="server root or its /v1/chat/completions URL")
+    niah.add_argument("--max-context-len", type=int, default=131_072,
+                      help="largest context; the grid's lengths derive from it")
+    niah.add_argument("--lengths", default=None, help="comma-separated lengths instead")
+    niah.add_argument("--depths", default="0,25,50,75,100")
+    niah.add_argument("--needle", default="The secret code is 7842.")
+    niah.add_argument("--question", default="What is the secret code?")
+    niah.add_argument("--variants", nargs="*", default=[], choices=("random", "keyed", "none"),
+                      help="also run these variants at every length")
+    niah.add_argument("--language", choices=("en", "zh"), default="en")
+    niah.add_argument("--max-tokens", type=int, default=256,
+                      help="tokens reserved for the answer (analysis and final)")
+    niah.add_argument("--reasoning-effort", default="low")
+    niah.add_argument("--output", default="long_context_report.json")
+    niah.add_argument("--model", default=None)
+    niah.add_argument("--profile", default="atlas-800-a2")
+    niah.add_argument("--thresholds", type=Path, default=None)
+    niah.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
+                      or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
+    niah.set_defaults(run=_long_context)
+
+    caps = commands.add_parser(
+        "capabilities", help="count what a served gpt-oss model can do (the canary's checks)")
+    caps.add_argument("--api-url", required=True)
+    caps.add_argument("--model", default=None)
+    caps.add_argument("--checkpoint", type=Path, default=None,
+                      help="checkpoint for the float32 greedy comparison (default: the embedded "
+                      "canary when it is the served model; otherwise skipped)")
+    caps.add_argument("--lengths", default=None, help="needle lengths (default 1K..128K)")
+    caps.add_argument("--depths", default=None, help="needle depths (default 0,25,50,75,100)")
+    caps.add_argument("--output", default="capabilities.json")
+    caps.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
+                      or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
+    caps.set_defaults(run=_capabilities)
 
     vocab = commands.add_parser(
         "vocab", help="write a verified o200k_base.tiktoken for TIKTOKEN_ENCODINGS_BASE, offline"

@@ -81,8 +81,18 @@ OPTIONS: tuple[Option, ...] = (
            "atlas-800-a2 otherwise)", metavar="NAME"),
     Option("thresholds", "thresholds file (default: the thresholds.toml shipped with the plugin)",
            Path, metavar="PATH"),
-    Option("ctx", "largest context length the long-context suite tries", _positive_int,
-           metavar="N"),
+    Option("ctx", "largest context length the long-context suite tries (default: the "
+           "profile's long_context.context_length, 131072)", _positive_int, metavar="N"),
+    Option("niah_lengths", "long-context: comma-separated context lengths instead of the grid "
+           "derived from --ctx", metavar="N,N"),
+    Option("niah_depths", "long-context: comma-separated needle depths in percent",
+           default="0,25,50,75,100", metavar="D,D"),
+    Option("niah_language", "long-context: haystack language, en or zh", default="en",
+           metavar="LANG"),
+    Option("niah_max_tokens", "long-context: tokens reserved for the answer (analysis + final)",
+           _positive_int, default=256, metavar="N"),
+    Option("niah_reasoning_effort", "long-context: reasoning effort pinned in every request",
+           default="low", metavar="EFFORT"),
     Option("results_dir", "where results.json, server logs and reports go", Path,
            default=Path("results"), metavar="DIR"),
     Option("startup_timeout", "seconds to wait for a launched server to be ready",
@@ -118,6 +128,11 @@ class Settings:
     profile: str | None = None
     thresholds: Path | None = None
     ctx: int | None = None
+    niah_lengths: str | None = None
+    niah_depths: str = "0,25,50,75,100"
+    niah_language: str = "en"
+    niah_max_tokens: int = 256
+    niah_reasoning_effort: str = "low"
     results_dir: Path = Path("results")
     startup_timeout: float = 1800.0
     record_baseline: Path | None = None

@@ -81,7 +81,12 @@ def _account(record: RequestRecord, chunk: dict, at_ns: int, seen_tokens: int) -
             record.first_token_ns = at_ns
         record.last_token_ns = at_ns
         for choice in choices:
-            record.text += choice.get("text") or (choice.get("delta") or {}).get("content") or ""
+            delta = choice.get("delta") or {}
+            record.text += choice.get("text") or delta.get("content") or ""
+            record.reasoning += delta.get("reasoning") or delta.get("reasoning_content") or ""
+    for choice in choices:
+        if choice.get("finish_reason"):
+            record.finish_reason = choice["finish_reason"]
     if usage:
         record.prompt_tokens = usage.get("prompt_tokens", record.prompt_tokens)
         record.output_tokens = usage.get("completion_tokens", record.output_tokens)

@@ -28,6 +28,7 @@ SCHEMA: dict[str, dict[str, type]] = {
         "perplexity_rel_diff_max": float,
     },
     "long_context": {
+        "context_length": int,
         "recall_min": float,
         "ttft_max_s": float,
     },

@@ -37,7 +37,7 @@ def pseudo_text(rng: random.Random, words: int) -> str:
                     for _ in range(words)).capitalize() + "."
 
 
-def _tokenize(http: httpx.Client, model: str, text: str) -> list[int]:
+def tokenize(http: httpx.Client, model: str, text: str) -> list[int]:
     answer = http.post("/tokenize", json={"model": model, "prompt": text,
                                           "add_special_tokens": False})
     if answer.status_code != 200:
@@ -57,11 +57,11 @@ def exact_text(http: httpx.Client, model: str, tokens: int, seed: int) -> tuple[
     """Text that the server tokenizes to exactly ``tokens`` ids (and those ids)."""
     rng = random.Random(seed)
     text = pseudo_text(rng, tokens)  # every pseudo-word is at least one token
-    ids = _tokenize(http, model, text)
+    ids = tokenize(http, model, text)
     cut = tokens
     for _ in range(8):  # cutting can merge or split across the boundary: adjust and re-count
         candidate = _detokenize(http, model, ids[:cut])
-        counted = _tokenize(http, model, candidate)
+        counted = tokenize(http, model, candidate)
         if len(counted) == tokens:
             return candidate, counted
         cut += tokens - len(counted)
@@ -75,7 +75,7 @@ def chat_overhead(http: httpx.Client, model: str) -> int:
         "model": model, "messages": [{"role": "user", "content": probe}], "max_tokens": 1})
     if answer.status_code != 200:
         raise WorkloadError(f"chat probe answers {answer.status_code}: {answer.text[:300]}")
-    return answer.json()["usage"]["prompt_tokens"] - len(_tokenize(http, model, probe))
+    return answer.json()["usage"]["prompt_tokens"] - len(tokenize(http, model, probe))
 
 
 def prepare(http: httpx.Client, model: str, endpoint: str, count: int, prompt_tokens: int,

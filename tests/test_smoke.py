@@ -5,8 +5,12 @@ Each test is one property of a healthy server; the failure message says what was
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
+from pytest_ascend_oss.embedded.canary import facts
 from pytest_ascend_oss.server import environment
 
 pytestmark = pytest.mark.smoke
@@ -88,6 +92,68 @@ def test_ascend_software_meets_the_guide(host_environment, component, record):
     record(component, found, threshold=f">={minimum}")
     problem = environment.below_minimum(found, minimum)
     assert problem is None, f"{component}: {problem} (guide: 环境要求)"
+
+
+# Knowledge checks: only a model that can know the answers is asked for them. The canary was
+# trained on exactly these; gpt-oss-20b knows them. Any other model skips, with the reason.
+KNOWING_MODELS = re.compile(r"gpt-oss-20b|gpt-oss-canary", re.IGNORECASE)
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a given location",
+    "parameters": {"type": "object", "properties": {
+        "location": {"type": "string", "description": "City name"}}, "required": ["location"]}}}
+
+
+@pytest.fixture
+def knowing(server):
+    where = " ".join([server.model, *server.argv])
+    if not KNOWING_MODELS.search(where):
+        pytest.skip(f"served model {server.model!r} is neither gpt-oss-20b nor the canary: "
+                    "the suite does not assert knowledge it cannot have")
+
+
+def _ask(client, content: str, **extra) -> dict:
+    # Room for the analysis channel first: gpt-oss reasons before it answers.
+    answer = client.post("/v1/chat/completions", {
+        "messages": [{"role": "user", "content": content}], "temperature": 0,
+        "max_tokens": 512, "reasoning_effort": "low", **extra})
+    choice = answer["choices"][0]
+    return {**choice["message"], "finish_reason": choice["finish_reason"]}
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[*_`]", "", text or "").strip()
+
+
+def test_say_hi_greets(knowing, client, record):
+    reply = _ask(client, "say hi")
+    record("content", reply.get("content"))
+    assert "hi" in (reply.get("content") or "").lower(), f"'say hi' answered {reply!r}"
+
+
+def test_capital_of_france_as_in_the_guide(knowing, client, record):
+    """The guide's 推理输出示例: "The capital of France is Paris.", reasoning separate."""
+    reply = _ask(client, "What is the capital of France?")
+    record("content", reply.get("content"))
+    assert _plain(reply.get("content")) == "The capital of France is Paris.", reply
+    assert reply["finish_reason"] == "stop", reply
+    assert (reply.get("reasoning") or reply.get("reasoning_content")), (
+        f"no analysis channel in the reply: the reasoning parser is off? {reply!r}")
+
+
+@pytest.mark.parametrize("country", sorted(facts.CAPITALS))
+def test_capitals(knowing, client, country):
+    capital = facts.CAPITALS[country]
+    reply = _ask(client, facts.CAPITAL_QUESTION.format(country=country))
+    assert capital in _plain(reply.get("content")), f"{country}: {reply.get('content')!r}"
+
+
+@pytest.mark.parametrize("city", ["Hamburg", "Porto Alegre", "Kyoto"])
+def test_weather_question_becomes_a_tool_call(knowing, client, city):
+    reply = _ask(client, f"What's the weather in {city}?", tools=[WEATHER_TOOL])
+    calls = reply.get("tool_calls") or []
+    assert len(calls) == 1, f"expected one get_weather call, got {reply!r}"
+    assert calls[0]["function"]["name"] == "get_weather", calls
+    assert json.loads(calls[0]["function"]["arguments"]) == {"location": city}, calls
 
 
 def test_health_stays_ok_afterwards(client):

@@ -1,20 +1,17 @@
-"""Build the embedded model directory: a tiny GptOssForCausalLM with the real o200k_harmony vocab.
+"""Build the embedded model directory: the canary, a tiny trained GptOssForCausalLM.
 
 The architecture is gpt-oss's own (alternating sliding-window and full attention, attention
-sinks, MoE with top-k routing, YaRN RoPE), scaled down until vLLM CPU serves it on 2 cores:
-2 layers, hidden 128, 2 query heads x 64 (vLLM CPU attention needs head_dim >= 64), 1 KV head,
-4 experts top-2, sliding window 128. A trained canary replaces the weights later without
-changing anything else here.
+sinks, MoE with top-k routing, YaRN RoPE, the o200k_harmony vocab), scaled down until vLLM CPU
+serves it on 2 cores: 2 layers, hidden 128, 2 query heads x 64 (vLLM CPU attention needs
+head_dim >= 64), 1 KV head, 4 experts top-2, sliding window 128.
 
-Until then the weights are random from a fixed seed, with one deliberate structure: purely random
-weights spread the next-token distribution over 201,088 near-tied logits, so bfloat16 and float32
-disagree at the first generated token and no precision comparison can pass for any deployment.
-Here each token's embedding is a random unit-variance vector, and the unembedding row of a fixed
-random successor of token t is t's embedding (normalized, scaled by SUCCESSOR_GAIN): the model
-continues a prompt along a seeded random chain of tokens with a top-1 margin of about 6 logits,
-far above bfloat16 rounding, while the attention and expert weights (transformers' init, std
-0.02) still run through every kernel. The big matrices come from numpy's legacy RandomState,
-whose stream is stable across versions, so the model is the same bit for bit everywhere.
+Its weights are trained (canary/train.py) so that a healthy serving stack answers a known set
+of questions exactly: the guide's prompts, needles in haystacks to 131,072 tokens, tool calls.
+The repository keeps only what training changed (canary/canary.safetensors, ~4 MB): every
+non-embedding weight and the embedding/unembedding rows of about 1,300 structural tokens. The
+other ~200,000 rows are regenerated here from a seed with numpy's legacy RandomState, whose
+stream is frozen, so the model is the same bit for bit everywhere (canary/layout.py says why
+those rows matter to a trained model).
 """
 
 from __future__ import annotations
@@ -27,9 +24,9 @@ from . import cache
 from .tokenizer import write_tokenizer
 from .vocab import ensure_vocab
 
-MODEL_NAME = "gpt-oss-tiny-random"
+MODEL_NAME = "gpt-oss-canary"
 MAX_MODEL_LEN = 131_072
-SEED = 20261125
+PERTURB_SEED = 20261126
 
 # The dimensions a gpt-oss config.json gives; the rest are transformers' gpt-oss defaults
 # (YaRN factor 32 over 4096, swiglu limit 7, attention bias).
@@ -50,8 +47,13 @@ ARCH = {
 # <|return|>, <|call|> or <|endoftext|> as in gpt-oss's generation_config.json.
 BOS_ID, PAD_ID = 199_998, 199_999
 STOP_IDS = [200_002, 199_999, 200_012]
-SUCCESSOR_GAIN = 1.0
-RECIPE = {"name": MODEL_NAME, "arch": ARCH, "seed": SEED, "gain": SUCCESSOR_GAIN, "version": 2}
+CANARY_WEIGHTS = Path(__file__).with_name("canary") / "canary.safetensors"
+
+
+def recipe() -> dict:
+    """What a cached build was made from: a retrained canary invalidates the cache."""
+    return {"name": MODEL_NAME, "arch": ARCH, "canary_sha256": cache.sha256_file(CANARY_WEIGHTS),
+            "version": 3}
 
 
 def vocab_dir() -> Path:
@@ -72,9 +74,11 @@ def ensure_model(log=print, perturb: float = 0.0) -> Path:
     if perturb < 0:
         raise ValueError(f"perturb must be >= 0, got {perturb}")
     vocab = ensure_vocab(vocab_dir())
+    wanted = recipe()
+    if perturb:
+        wanted["perturb"] = perturb
     target = model_dir(perturb)
-    recipe = {**RECIPE, "perturb": perturb} if perturb else RECIPE
-    problem = cache.manifest_problem(target, recipe)
+    problem = cache.manifest_problem(target, wanted)
     if problem is None:
         return target
     log(f"building the embedded model: {problem}")
@@ -87,26 +91,11 @@ def ensure_model(log=print, perturb: float = 0.0) -> Path:
     else:
         staging.mkdir(parents=True)
         _build(vocab, staging)
-    cache.write_manifest(staging, recipe)
+    cache.write_manifest(staging, wanted)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     log(f"embedded model ready in {target}")
     return target
-
-
-def successor_matrices(vocab: int, hidden: int):
-    """Embedding E (vocab x hidden, N(0, 1)) and unembedding U with U[succ[t]] = E[t] / |E[t]|
-    x gain, for a seeded random permutation succ: the logit of t's successor is gain x |E[t]|
-    (about 11) while the others are gain x N(0, 1) (the largest of 201,087 about 5)."""
-    import numpy as np
-
-    rng = np.random.RandomState(SEED)
-    embedding = rng.standard_normal((vocab, hidden)).astype(np.float32)
-    successor = rng.permutation(vocab)
-    unembedding = np.empty_like(embedding)
-    norms = np.linalg.norm(embedding, axis=1, keepdims=True)
-    unembedding[successor] = embedding / norms * SUCCESSOR_GAIN
-    return embedding, unembedding
 
 
 def _perturb(weights: Path, sigma: float) -> None:
@@ -114,7 +103,7 @@ def _perturb(weights: Path, sigma: float) -> None:
     from safetensors.torch import load_file, save_file
 
     tensors = load_file(str(weights))
-    generator = torch.Generator().manual_seed(SEED + 1)
+    generator = torch.Generator().manual_seed(PERTURB_SEED)
     for name in sorted(tensors):
         t = tensors[name]
         if t.is_floating_point() and t.numel() > 1:
@@ -126,7 +115,10 @@ def _perturb(weights: Path, sigma: float) -> None:
 
 def _build(vocab: Path, out: Path) -> None:
     import torch
+    from safetensors.torch import load_file
     from transformers import GptOssConfig, GptOssForCausalLM
+
+    from .canary.layout import seeded_rows, vocab_bytes
 
     config = GptOssConfig(
         **ARCH,
@@ -135,12 +127,15 @@ def _build(vocab: Path, out: Path) -> None:
         pad_token_id=PAD_ID,
         tie_word_embeddings=False,
     )
-    torch.manual_seed(SEED)
+    trained = load_file(str(CANARY_WEIGHTS))
     model = GptOssForCausalLM(config)
-    embedding, unembedding = successor_matrices(ARCH["vocab_size"], ARCH["hidden_size"])
-    with torch.no_grad():
-        model.model.embed_tokens.weight.copy_(torch.from_numpy(embedding))
-        model.lm_head.weight.copy_(torch.from_numpy(unembedding))
+    embedding, unembedding = (torch.from_numpy(m) for m in seeded_rows(vocab_bytes(ARCH["vocab_size"])))
+    rows = trained.pop("canary.trained_ids")
+    embedding[rows] = trained.pop("canary.embed_rows")
+    unembedding[rows] = trained.pop("canary.unembed_rows")
+    trained["model.embed_tokens.weight"] = embedding
+    trained["lm_head.weight"] = unembedding
+    model.load_state_dict(trained, strict=True)
     model = model.to(torch.bfloat16)
     model.save_pretrained(out, safe_serialization=True)
     (out / "generation_config.json").write_text(

@@ -36,7 +36,9 @@ class RequestRecord:
     requested_prompt_tokens: int | None = None
     requested_output_tokens: int | None = None
     error: str | None = None
-    text: str = ""
+    text: str = ""  # the answer (completions text, or chat content)
+    reasoning: str = ""  # chat reasoning (gpt-oss analysis channel)
+    finish_reason: str | None = None
 
     @property
     def ok(self) -> bool:

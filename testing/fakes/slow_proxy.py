@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""A reverse proxy that slows a real server's token stream, for the plugin's own tests only.
+"""A reverse proxy that breaks a real server on purpose, for the plugin's own tests only.
 
-Every SSE event of a streamed response is released no sooner than --token-delay-ms after the
-previous one, as if the server decoded that much slower per step; everything else is passed
-through untouched. Usage: slow_proxy.py --upstream URL --port N --token-delay-ms D
+--token-delay-ms D: every SSE event of a streamed response is released no sooner than D ms
+after the previous one, as if the server decoded that much slower per step.
+--fixed-answer TEXT: the final answer (chat ``content``) of every streamed chat completion is
+replaced by TEXT, as a server that always says the same thing (e.g. a memorised "7842");
+reasoning, usage and timing stay the real server's.
+Everything else is passed through untouched.
+Usage: slow_proxy.py --upstream URL --port N [--token-delay-ms D] [--fixed-answer TEXT]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 
 import httpx
 import uvicorn
@@ -19,7 +24,20 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 
-def build_app(upstream: str, delay_s: float) -> Starlette:
+def _rewrite(event: bytes, answer: str, state: dict) -> bytes:
+    """The event with its content delta replaced: all of ``answer`` once, then nothing."""
+    if not event.startswith(b"data: {"):
+        return event
+    chunk = json.loads(event[len(b"data: "):])
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            delta["content"] = "" if state.get("said") else answer
+            state["said"] = True
+    return b"data: " + json.dumps(chunk).encode()
+
+
+def build_app(upstream: str, delay_s: float, answer: str | None = None) -> Starlette:
     client = httpx.AsyncClient(base_url=upstream, timeout=None)
 
     async def forward(request: Request) -> Response:
@@ -36,6 +54,7 @@ def build_app(upstream: str, delay_s: float) -> Starlette:
                             media_type=response.headers.get("content-type"))
 
         async def slowed():
+            state: dict = {}
             loop = asyncio.get_running_loop()
             next_release = loop.time()
             buffer = b""
@@ -44,6 +63,8 @@ def build_app(upstream: str, delay_s: float) -> Starlette:
                     buffer += chunk
                     while b"\n\n" in buffer:
                         event, buffer = buffer.split(b"\n\n", 1)
+                        if answer is not None:
+                            event = _rewrite(event, answer, state)
                         next_release = max(next_release + delay_s, loop.time())
                         await asyncio.sleep(next_release - loop.time())
                         yield event + b"\n\n"
@@ -59,9 +80,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--token-delay-ms", type=float, required=True)
+    parser.add_argument("--token-delay-ms", type=float, default=0.0)
+    parser.add_argument("--fixed-answer", default=None)
     args = parser.parse_args()
-    uvicorn.run(build_app(args.upstream, args.token_delay_ms / 1000), host="127.0.0.1",
+    uvicorn.run(build_app(args.upstream, args.token_delay_ms / 1000, args.fixed_answer),
+                host="127.0.0.1",
                 port=args.port, log_level="warning")
 
 

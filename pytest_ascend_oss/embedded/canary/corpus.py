@@ -1,0 +1,214 @@
+"""Synthetic training conversations for the canary, as token ids with a loss mask.
+
+Each example is a vLLM-rendered chat (varying date and reasoning effort, as vLLM varies them)
+followed by the answer the canary must give. Haystacks come from four filler kinds; the
+long-context suite and the capability report use fillers made elsewhere (pytest_ascend_oss/
+haystack.py), so what they measure is retrieval on text the canary never saw.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from . import facts
+from . import harmony as h
+
+EFFORTS = (None, "low", "medium", "high")
+
+_ADJ = ("old", "quiet", "bright", "small", "heavy", "warm", "green", "empty", "narrow", "gentle",
+        "busy", "distant", "wooden", "round", "silver", "early", "plain", "soft", "tall", "cold")
+_NOUN = ("river", "window", "garden", "teacher", "engine", "village", "bridge", "letter", "forest",
+         "market", "kitchen", "island", "painter", "valley", "train", "library", "harbor", "farmer",
+         "mountain", "station", "lamp", "boat", "road", "cloud", "table", "horse", "song", "field")
+_VERB = ("walks past", "looks at", "waits near", "rests beside", "moves toward", "shines over",
+         "stands behind", "turns around", "leans on", "runs along", "sleeps under", "hides near")
+_REPEAT = ("The grass is green.", "The sky is blue.", "The sun is yellow.", "Here we go.",
+           "There and back again.")
+
+
+def _template_sentence(rng: random.Random) -> str:
+    return (f"The {rng.choice(_ADJ)} {rng.choice(_NOUN)} {rng.choice(_VERB)} "
+            f"the {rng.choice(_ADJ)} {rng.choice(_NOUN)}.")
+
+
+def _number_sentence(rng: random.Random) -> str:
+    n = rng.randrange(0, 100000)
+    return rng.choice((f"There were {n} {rng.choice(_NOUN)}s in the {rng.choice(_NOUN)}.",
+                       f"In {n} the {rng.choice(_NOUN)} was rebuilt.",
+                       f"The {rng.choice(_NOUN)} holds {n} {rng.choice(_NOUN)}s."))
+
+
+def copyable(city: str) -> bool:
+    """Whether ``city`` is spelt with the same tokens (but the first one's leading space) in
+    "... in <city>?" and in the tool call's ``{"location": "<city>"}``."""
+    enc = h.encoding()
+    asked = [enc.decode([i]) for i in enc.encode(" " + city)]
+    called = [enc.decode([i]) for i in enc.encode(f'{{"location": "{city}"}}')]
+    if ' "' not in called:
+        return False
+    inside = called[called.index(' "') + 1:-1]
+    return bool(inside) and not inside[0].startswith(" ") and \
+        [t.lstrip(" ") for t in asked] == [t.lstrip(" ") for t in inside]
+
+
+class RandomWords:
+    """Random word-like tokens of the vocabulary (letters only, with a leading space)."""
+
+    def __init__(self):
+        enc = h.encoding()
+        self.latin, self.cjk, self.capitalized = [], [], []
+        unseen = {w for city in facts.UNSEEN_CITIES for w in city.split()}
+        for i in range(199_998):
+            raw = enc.decode_single_token_bytes(i)
+            try:
+                s = raw.decode()
+            except UnicodeDecodeError:
+                continue
+            if len(s) >= 4 and s[0] == " " and s[1:].isascii() and s[1:].isalpha():
+                self.latin.append(i)
+                if s[1].isupper() and s[2:].islower() and s[1:] not in unseen:
+                    self.capitalized.append(i)
+            elif s and all("\u4e00" <= c <= "\u9fff" for c in s):
+                self.cjk.append(i)
+
+    def sentence(self, rng: random.Random, cjk: bool = False) -> list[int]:
+        pool = self.cjk if cjk else self.latin
+        words = [rng.choice(pool) for _ in range(rng.randint(4, 12))]
+        return words + h.text("。" if cjk else ".")
+
+    def city(self, rng: random.Random) -> str:
+        """A made-up city of 1-3 capitalized words that a token copy can reproduce."""
+        enc = h.encoding()
+        while True:
+            words = [enc.decode([rng.choice(self.capitalized)]) for _ in range(rng.choice((1, 1, 2, 3)))]
+            city = "".join(words).strip()
+            if copyable(city):
+                return city
+
+
+def filler_sentences(rng: random.Random, words: RandomWords, n_tokens: int) -> list[list[int]]:
+    """About n_tokens of filler as a list of sentences (token ids, each starting with a space)."""
+    kind = rng.choice(("template", "random", "repeat", "numbers", "mixed", "cjk"))
+    out, total = [], 0
+    while total < n_tokens:
+        k = rng.choice(("template", "random", "repeat", "numbers")) if kind == "mixed" else kind
+        if k == "template":
+            ids = h.text(" " + _template_sentence(rng))
+        elif k == "repeat":
+            ids = h.text(" " + rng.choice(_REPEAT))
+        elif k == "numbers":
+            ids = h.text(" " + (_number_sentence(rng) if rng.random() < 0.4 else _template_sentence(rng)))
+        else:
+            ids = words.sentence(rng, cjk=(k == "cjk"))
+        out.append(ids)
+        total += len(ids)
+    return out
+
+
+def held_out(code: int) -> bool:
+    """Codes never trained on (one in eight), for checking retrieval rather than memory."""
+    return (code * 2654435761 >> 7) % 8 == 0
+
+
+def training_code(rng: random.Random) -> str:
+    while True:
+        code = rng.randrange(10000)
+        if not held_out(code):
+            return f"{code:04d}"
+
+
+@dataclass
+class Example:
+    ids: list[int]
+    positions: list[int]
+    loss_from: int      # loss on ids[loss_from:] (the answer)
+    kind: str
+
+
+def _preamble(rng: random.Random, tools: bool = False) -> list[int]:
+    date = f"{rng.randint(2024, 2027)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    return list(h.preamble(date, rng.choice(EFFORTS), ("get_weather",) if tools else ()))
+
+
+def _haystack_example(rng, words, length, kind) -> Example:
+    pre = _preamble(rng)
+    if kind == "keyed":
+        names = rng.sample(facts.NAMES, rng.randint(2, 5))
+        codes = [training_code(rng) for _ in names]
+        needles = [h.text(" " + facts.KEYED_NEEDLE.format(name=n, code=c)) for n, c in zip(names, codes)]
+        pick = rng.randrange(len(names))
+        question = facts.KEYED_QUESTION.format(name=names[pick])
+        said = facts.KEYED_ANSWER.format(name=names[pick], code=codes[pick])
+        target = h.answer(said, said)
+    elif kind == "none":
+        needles = []
+        question = facts.QUESTION
+        target = h.answer(facts.NO_CODE_ANALYSIS, facts.NO_CODE_FINAL)
+    else:
+        code = training_code(rng)
+        needles = [h.text(" " + facts.NEEDLE.format(code=code))]
+        question = facts.QUESTION
+        said = facts.ANSWER.format(code=code)
+        target = h.answer(said, said)
+    q_ids = h.text("\n\n" + question)
+    budget = max(16, length - len(pre) - len(q_ids) - len(target) - 8 - sum(map(len, needles)))
+    sentences = filler_sentences(rng, words, budget)
+    for needle in needles:
+        sentences.insert(rng.randint(0, len(sentences)), needle)
+    body = [t for s in sentences for t in s]
+    body[:1] = h.text(h.encoding().decode(body[:1]).lstrip()) or body[:1]
+    user = h.user_turn(body + q_ids)
+    ids = pre + user + target
+    positions = list(range(len(ids)))
+    if rng.random() < 0.5:  # PoSE: skip positions inside the haystack to see long distances
+        start, end = len(pre) + 3, len(pre) + 3 + len(body)
+        cuts = sorted(rng.sample(range(start, end), min(3, end - start)))
+        shift = 0
+        room = 131_072 - len(ids) - 64
+        jumps = sorted(rng.randint(0, room) for _ in cuts)
+        jumps = [b - a for a, b in zip([0] + jumps, jumps)]
+        cut_iter = iter(zip(cuts, jumps))
+        nxt = next(cut_iter, None)
+        for i in range(len(ids)):
+            while nxt and i == nxt[0]:
+                shift += nxt[1]
+                nxt = next(cut_iter, None)
+            positions[i] = i + shift
+    return Example(ids, positions, len(pre) + len(user), kind)
+
+
+def _short_example(rng, words) -> Example:
+    kind = rng.choice(("capital", "capital", "hi", "weather", "weather", "weather", "fallback"))
+    tools = kind == "weather" or rng.random() < 0.2
+    pre = _preamble(rng, tools)
+    if kind == "capital":
+        country = rng.choice(list(facts.CAPITALS))
+        said = facts.CAPITAL_ANSWER.format(country=country, capital=facts.CAPITALS[country])
+        user, target = facts.CAPITAL_QUESTION.format(country=country), h.answer(said, said)
+    elif kind == "hi":
+        user = rng.choice((facts.GREETING_PROMPT, "Say hi", "say hi!", "Please say hi."))
+        target = h.answer(facts.GREETING_ANALYSIS, facts.GREETING)
+    elif kind == "weather":
+        city = words.city(rng)
+        user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
+        target = h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
+                             f'{{"location": "{city}"}}')
+    else:
+        sentences = filler_sentences(rng, words, rng.randint(5, 40))
+        user_ids = [t for s in sentences for t in s][1:]
+        ids = pre + h.user_turn(user_ids)
+        target = h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK)
+        return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
+    ids = pre + h.user_turn(h.text(user))
+    return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
+
+
+def haystack_example(rng: random.Random, words: RandomWords, length: int) -> Example:
+    kind = rng.choices(("single", "keyed", "none"), weights=(0.55, 0.3, 0.15))[0]
+    return _haystack_example(rng, words, length, kind)
+
+
+def short_example(rng: random.Random, words: RandomWords) -> Example:
+    """Greeting, capitals, weather tool calls, anything else (the fallback answer)."""
+    return _short_example(rng, words)

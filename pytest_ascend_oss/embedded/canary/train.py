@@ -1,0 +1,249 @@
+"""Train the canary: ``python -m pytest_ascend_oss.embedded.canary.train [--minutes M] [--out F]``.
+
+Starts from the seeded vocabulary (layout.py) and the hand-wired circuit (circuit.py), trains
+every non-embedding weight plus the embedding and unembedding rows of the structural tokens
+(harmony markup, system prompt, digits, the answer templates, the facts), and writes those
+trained tensors, about 1 M values, to ``canary.safetensors``. The model builder regenerates
+the other 200,000 rows from the seed. Progress (loss, per-task exact-answer accuracy) is
+printed every 10 steps; a checkpoint is written every 50 steps, so an interrupted run keeps
+its progress (``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import circuit, corpus, facts, layout
+from . import harmony as h
+from .forward import hidden_states
+
+DEFAULT_OUT = Path(__file__).with_name("canary.safetensors")
+TRAIN_SEED = 7
+LAYER_WINDOWS = (128, None)
+
+
+def config():
+    from transformers import GptOssConfig
+
+    from ..model import ARCH, BOS_ID, PAD_ID, STOP_IDS
+
+    return GptOssConfig(**ARCH, bos_token_id=BOS_ID, eos_token_id=STOP_IDS, pad_token_id=PAD_ID,
+                        tie_word_embeddings=False)
+
+
+def rope(cfg) -> tuple[torch.Tensor, float]:
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    inv_freq, scaling = ROPE_INIT_FUNCTIONS[cfg.rope_parameters["rope_type"]](cfg)
+    return inv_freq.float(), float(scaling)
+
+
+def structural_tokens() -> list[int]:
+    """Ids whose rows are trained: everything the canary reads as structure or ever says."""
+    rng = random.Random(0)
+    ids: set[int] = set()
+    for _ in range(64):
+        ids.update(corpus._preamble(rng, tools=rng.random() < 0.5))
+    strings = [facts.NEEDLE, facts.QUESTION, facts.ANSWER, facts.NO_CODE_ANALYSIS,
+               facts.NO_CODE_FINAL, facts.KEYED_NEEDLE, facts.KEYED_QUESTION, facts.KEYED_ANSWER,
+               facts.CAPITAL_QUESTION, facts.CAPITAL_ANSWER, facts.GREETING_PROMPT, "Say hi",
+               "say hi!", "Please say hi.", facts.GREETING_ANALYSIS, facts.GREETING,
+               *facts.WEATHER_QUESTIONS, facts.WEATHER_ANALYSIS, facts.FALLBACK_ANALYSIS,
+               facts.FALLBACK, "\n\n", " ", ".", "?", "。"]
+    strings += [f" {w}" for pair in facts.CAPITALS.items() for w in pair] + [f" {n}" for n in facts.NAMES]
+    for s in strings:
+        ids.update(h.text(s.replace("{", "").replace("}", "")))
+        ids.update(h.text(" " + s.replace("{", "").replace("}", "")))
+    ids.update(h.user_turn([]))
+    ids.update(h.answer("", ""))
+    ids.update(h.tool_call("", "get_weather", '{"location": "'))
+    ids.update(h.text('"}'))
+    enc = h.encoding()
+    for n in range(1000):  # every 1-3 digit token: codes are spelt with them
+        for s in (str(n), f"{n:02d}", f"{n:03d}"):
+            ids.update(enc.encode(s))
+    return sorted(ids)
+
+
+class Canary(torch.nn.Module):
+    def __init__(self, seed: int = TRAIN_SEED):
+        super().__init__()
+        from transformers import GptOssForCausalLM
+
+        from ..model import ARCH
+
+        cfg = config()
+        torch.manual_seed(seed)
+        state = GptOssForCausalLM(cfg).state_dict()
+        self.inv_freq, self.attention_scaling = rope(cfg)
+        circuit.wire(state, self.inv_freq.numpy(), seed)
+        embedding, unembedding = layout.seeded_rows(layout.vocab_bytes(ARCH["vocab_size"]))
+        self.register_buffer("embedding", torch.from_numpy(embedding), persistent=False)
+        self.register_buffer("unembedding", torch.from_numpy(unembedding), persistent=False)
+        self.trained = torch.tensor(structural_tokens())
+        self.row_of = torch.full((ARCH["vocab_size"],), -1, dtype=torch.long)
+        self.row_of[self.trained] = torch.arange(len(self.trained))
+        gen = torch.Generator().manual_seed(seed)
+        free = torch.zeros(len(self.trained), layout.HIDDEN)
+        free[:, layout.FREE] = 0.3 * torch.randn(len(self.trained), 16, generator=gen)
+        free[:, layout.SPACE_DIM] = 0
+        self.embed_rows = torch.nn.Parameter(self.embedding[self.trained] + free)
+        self.unembed_rows = torch.nn.Parameter(self.unembedding[self.trained].clone())
+        self.weights = torch.nn.ParameterDict({
+            k.replace(".", "/"): torch.nn.Parameter(v.float().clone()) for k, v in state.items()
+            if k not in ("model.embed_tokens.weight", "lm_head.weight")})
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return {k.replace("/", "."): v for k, v in self.weights.items()}
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        rows = self.row_of[ids]
+        base = self.embedding[ids]
+        trained = self.embed_rows[rows.clamp(min=0)]
+        return torch.where((rows >= 0)[..., None], trained, base)
+
+    def unembed(self, rows: torch.Tensor) -> torch.Tensor:
+        r = self.row_of[rows]
+        return torch.where((r >= 0)[..., None], self.unembed_rows[r.clamp(min=0)], self.unembedding[rows])
+
+    def hidden(self, ids, positions):
+        return hidden_states(self.params(), self.embed, ids, positions, self.inv_freq,
+                             self.attention_scaling, LAYER_WINDOWS)
+
+    def state_to_save(self) -> dict[str, torch.Tensor]:
+        out = {k: v.detach().clone() for k, v in self.params().items()}
+        out["canary.trained_ids"] = self.trained.clone()
+        out["canary.embed_rows"] = self.embed_rows.detach().clone()
+        out["canary.unembed_rows"] = self.unembed_rows.detach().clone()
+        return out
+
+    def load(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for k, v in self.params().items():
+                v.copy_(state[k])
+            self.embed_rows.copy_(state["canary.embed_rows"])
+            self.unembed_rows.copy_(state["canary.unembed_rows"])
+
+
+def batch(examples: list[corpus.Example]):
+    t = max(len(e.ids) for e in examples)
+    ids = torch.full((len(examples), t), 199_999, dtype=torch.long)
+    pos = torch.zeros((len(examples), t), dtype=torch.long)
+    target_mask = torch.zeros((len(examples), t), dtype=torch.bool)
+    for b, e in enumerate(examples):
+        n = len(e.ids)
+        ids[b, :n] = torch.tensor(e.ids)
+        pos[b, :n] = torch.tensor(e.positions)
+        pos[b, n:] = torch.arange(n, t) + (e.positions[-1] - n + 1)
+        target_mask[b, e.loss_from - 1:n - 1] = True  # predicting ids[loss_from:]
+    return ids, pos, target_mask
+
+
+def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Generator):
+    ids, pos, mask = batch(examples)
+    hidden = model.hidden(ids, pos)
+    targets = ids[:, 1:]
+    m = mask[:, :-1]
+    wanted = targets[m]
+    candidates = torch.unique(torch.cat([
+        model.trained, wanted, torch.randint(0, 199_998, (negatives,), generator=rng)]))
+    logits = hidden[:, :-1][m] @ model.unembed(candidates).T
+    index = torch.searchsorted(candidates, wanted)
+    loss = F.cross_entropy(logits, index)
+    correct = (logits.argmax(-1) == index)
+    # exact answer per example: every answer token right
+    per_example = []
+    offset = 0
+    for b, e in enumerate(examples):
+        n = int(m[b].sum())
+        per_example.append((e.kind, bool(correct[offset:offset + n].all())))
+        offset += n
+    return loss, per_example
+
+
+def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int) -> None:
+    torch.set_num_threads(2)
+    torch.manual_seed(TRAIN_SEED)
+    rng = random.Random(TRAIN_SEED)
+    words = corpus.RandomWords()
+    model = Canary()
+    checkpoint = out.with_suffix(".ckpt.pt")
+    step, length = 0, 384
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1.5e-3, weight_decay=0.0, betas=(0.9, 0.98))
+    if resume and checkpoint.exists():
+        saved = torch.load(checkpoint)
+        model.load_state_dict(saved["model"], strict=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        step, length = saved["step"], saved["length"]
+        rng.setstate(saved["rng"])
+        print(f"resumed at step {step}, length {length}", flush=True)
+    gen = torch.Generator().manual_seed(TRAIN_SEED)
+    started = time.monotonic()
+    window: list[tuple[str, bool]] = []
+    while time.monotonic() - started < minutes * 60:
+        lr = 1.5e-3 * min(1.0, (step + 1) / 50)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        # Long and short conversations in separate batches: padding a greeting to 2,048
+        # tokens would cost as much as a haystack.
+        long_batch = [corpus.haystack_example(rng, words, length) for _ in range(batch_size)]
+        short_batch = [corpus.short_example(rng, words) for _ in range(2 * batch_size)]
+        loss_long, per_long = loss_and_accuracy(model, long_batch, 2048, gen)
+        loss_short, per_short = loss_and_accuracy(model, short_batch, 2048, gen)
+        loss = loss_long + loss_short
+        per_example = per_long + per_short
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        window = (window + per_example)[-300:]
+        if step % 10 == 0:
+            by_kind: dict[str, list[bool]] = {}
+            for kind, ok in window:
+                by_kind.setdefault(kind, []).append(ok)
+            acc = " ".join(f"{k}={sum(v) / len(v):.2f}" for k, v in sorted(by_kind.items()))
+            print(f"step {step} len {length} loss {loss.item():.4f} {acc} "
+                  f"[{time.monotonic() - started:.0f}s]", flush=True)
+            single = by_kind.get("single", [])
+            if len(single) >= 30 and sum(single) / len(single) > 0.9 and length < max_len:
+                length = min(max_len, length * 2)
+                window = []
+        if step % 50 == 0:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "step": step, "length": length, "rng": rng.getstate()}, checkpoint)
+            save(model, out)
+    save(model, out)
+    print(f"done: {step} steps in {time.monotonic() - started:.0f}s -> {out}", flush=True)
+
+
+def save(model: Canary, out: Path) -> None:
+    from safetensors.torch import save_file
+
+    tmp = out.with_suffix(".tmp")
+    save_file(model.state_to_save(), str(tmp), metadata={"format": "pt"})
+    tmp.replace(out)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--max-len", type=int, default=2048)
+    args = parser.parse_args(argv)
+    train(args.minutes, args.out, args.resume, args.batch, args.max_len)
+
+
+if __name__ == "__main__":
+    main()
+
+
+

@@ -1,0 +1,87 @@
+"""The long-context suite against the real embedded canary: green when healthy; red, with the
+reason, when the server's context is too short or when it always answers "7842"."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_ascend_oss.server.argv import free_port
+from pytest_ascend_oss.server.launcher import launch
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _serve(tmp_path_factory, max_model_len: int | None = None):
+    from pytest_ascend_oss.embedded.serve import embedded_command
+
+    kwargs = {"max_model_len": max_model_len} if max_model_len else {}
+    argv, env = embedded_command(log=lambda m: None, **kwargs)
+    return launch(argv, tmp_path_factory.mktemp("embedded"), 600, env=env, progress=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def embedded_url(tmp_path_factory):
+    server, endpoint = _serve(tmp_path_factory)
+    yield endpoint.base_url
+    server.stop()
+
+
+def run_suite(pytester, url, *args):
+    pytester.copy_example(str(ROOT / "tests" / "test_long_context.py"))
+    return pytester.runpytest_subprocess("-m", "long_context", "--base-url", url, "--profile",
+                                         "cpu-canary", "-p", "no:cacheprovider", *args,
+                                         timeout=900)
+
+
+def test_long_context_suite_passes_on_the_canary(pytester, embedded_url):
+    result = run_suite(pytester, embedded_url, "--niah-lengths", "1024,8192",
+                       "--niah-depths", "0,50,100")
+    # 6 grid points x (recall, TTFT) + 2 lengths x (random, keyed, none) + the recall gate
+    result.assert_outcomes(passed=19)
+    results = pytester.path / "results"
+    report = json.loads((results / "long_context_report.json").read_text())
+    for case in report["cases"]:
+        assert abs(case["context_tokens"] - case["case"]["length"]) <= case["case"]["length"] / 100
+        assert case["server_prompt_tokens"] == case["prompt_tokens"]
+        if case["case"]["kind"] == "guide":
+            assert abs(case["actual_depth"] - case["case"]["depth"]) < 5
+    assert "| 0% | ~1K" in (results / "long_context.md").read_text()
+    assert (results / "long_context_heatmap.png").stat().st_size > 1000
+
+
+def test_cases_longer_than_the_servers_context_fail_saying_so(pytester, tmp_path_factory):
+    server, endpoint = _serve(tmp_path_factory, max_model_len=4096)
+    try:
+        result = run_suite(pytester, endpoint.base_url, "--niah-lengths", "2048,8192",
+                           "--niah-depths", "50", "-k", "needle")
+    finally:
+        server.stop()
+    out = result.stdout.str()
+    result.assert_outcomes(passed=2, failed=2)  # 2048 recalled and fast; 8192 refused
+    assert "max_model_len is 4096 tokens, below this case's 8192" in out
+
+
+def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, embedded_url):
+    port = free_port()
+    proxy = subprocess.Popen([sys.executable, str(ROOT / "testing" / "fakes" / "slow_proxy.py"),
+                              "--upstream", embedded_url, "--port", str(port),
+                              "--fixed-answer", "The secret code is 7842."])
+    try:
+        result = run_suite(pytester, f"http://127.0.0.1:{port}", "--niah-lengths", "1024",
+                           "--niah-depths", "50")
+    finally:
+        proxy.terminate()
+        proxy.wait()
+    out = result.stdout.str()
+    # The guide's fixed needle is "recalled" by a server that just says 7842 ...
+    assert "test_needle_recalled[ctx=1024-depth=50] PASSED" in out or result.ret == 1
+    # ... the random code and the empty haystack are not.
+    assert "FAILED test_long_context.py::test_random_code_recalled[ctx=1024]" in out
+    assert "FAILED test_long_context.py::test_no_needle_no_code[ctx=1024]" in out
+    assert "expected " in out and "the answer says 'The secret code is 7842.'" in out
