@@ -25,9 +25,7 @@ from . import longcontext
 from .embedded.canary import facts
 from .server.launcher import auth_headers
 
-UNSEEN_CITIES = ("Hamburg", "Osaka", "Porto Alegre", "Kyoto", "Seattle", "Marseille", "Glasgow",
-                 "Valencia", "Krakow", "Istanbul", "Toronto", "Melbourne", "Nagoya", "Bologna",
-                 "Leeds", "Chicago", "San Francisco", "Munich", "Zurich", "Salt Lake City")
+UNSEEN_CITIES = facts.UNSEEN_CITIES
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather in a given location",
     "parameters": {"type": "object", "properties": {
@@ -131,15 +129,16 @@ def greedy_agreement(http: httpx.Client, model: str, checkpoint: Path, max_token
             out = hf.generate(torch.tensor([ids]), max_new_tokens=max_tokens, do_sample=False,
                               eos_token_id=STOP_IDS, pad_token_id=STOP_IDS[1])
         reference = out[0, len(ids):].tolist()
-        # vLLM leaves the stop token out of the ids it returns; transformers keeps it.
-        if reference and reference[-1] in STOP_IDS:
-            reference = reference[:-1]
-        if served == reference:
+        if _without_stop(served, STOP_IDS) == _without_stop(reference, STOP_IDS):
             agree += 1
         else:
             differ.append(p["id"])
     n = len(prompt_set["prompts"])
     return {"prompts": n, "agree": agree, "rate": agree / n, "differ": differ}
+
+
+def _without_stop(ids: list[int], stops: list[int]) -> list[int]:
+    return ids[:-1] if ids and ids[-1] in stops else ids
 
 
 def report(base_url: str, model: str, api_key: str | None = None, checkpoint: Path | None = None,

@@ -149,6 +149,7 @@ def _long_context(args: argparse.Namespace) -> int:
     from .thresholds import ThresholdsError, load
 
     started = time.monotonic()
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     try:
         limits = load(args.thresholds, args.profile).values["long_context"]
         server = attach(_url(args.api_url), args.model, args.api_key)
@@ -201,6 +202,7 @@ def _capabilities(args: argparse.Namespace) -> int:
     from .server.launcher import StartupError, attach
     from .settings import _url
 
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     try:
         server = attach(_url(args.api_url), args.model, args.api_key)
         checkpoint = args.checkpoint

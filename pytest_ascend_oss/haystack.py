@@ -58,7 +58,7 @@ class HaystackError(ValueError):
     pass
 
 
-def sentences(seed: int, count: int, language: str = "en") -> list[str]:
+def sentences(seed: int | str, count: int, language: str = "en") -> list[str]:
     """``count`` filler sentences, each ready to be concatenated (English ones start with a space)."""
     if language not in LANGUAGES:
         raise HaystackError(f"haystack language {language!r}: choose {', '.join(LANGUAGES)}")

@@ -61,6 +61,12 @@ def parse_int_list(text: str, what: str) -> list[int]:
         raise NeedleError(f"{what} must be comma-separated integers, got {text!r}") from None
     if not values:
         raise NeedleError(f"{what} is empty")
+    limit = 100 if "depth" in what else None
+    bad = [v for v in values if v < 0 or (limit is not None and v > limit)
+           or (limit is None and v < 512)]
+    if bad:
+        raise NeedleError(f"{what}: {bad} out of range "
+                          f"({'0..100 percent' if limit else 'lengths of at least 512 tokens'})")
     return values
 
 
@@ -122,7 +128,7 @@ class SentencePool:
 
     BLOCK = 64
 
-    def __init__(self, http: httpx.Client, model: str, seed: int, language: str):
+    def __init__(self, http: httpx.Client, model: str, seed: str, language: str):
         self.http, self.model, self.seed, self.language = http, model, seed, language
         self.sentences: list[str] = []
         self.block_tokens: list[int] = []
@@ -133,7 +139,7 @@ class SentencePool:
 
     def _grow(self) -> None:
         start = len(self.sentences)
-        block = haystack.sentences(self.seed * 1_000_003 + len(self.block_tokens), self.BLOCK,
+        block = haystack.sentences(f"{self.seed}/{len(self.block_tokens)}", self.BLOCK,
                                    self.language)
         self.sentences += block
         self.block_tokens.append(self.count("".join(block)))
@@ -204,7 +210,6 @@ class Runner:
         self.api_key, self.log_path = api_key, log_path
         self.progress = progress or (lambda message: None)
         self.http = httpx.Client(base_url=base_url, headers=auth_headers(api_key), timeout=120)
-        self.pool = SentencePool(self.http, model, settings.seed, settings.language)
         self._overhead: int | None = None
         self._max_model_len: int | None = None
 
@@ -238,8 +243,11 @@ class Runner:
                                     json={**self._base_body(probe), "max_tokens": 1})
             if answer.status_code != 200:
                 raise NeedleError(f"chat probe answers {answer.status_code}: {answer.text[:300]}")
-            self._overhead = answer.json()["usage"]["prompt_tokens"] - self.pool.count(probe)
+            self._overhead = answer.json()["usage"]["prompt_tokens"] - self.count(probe)
         return self._overhead
+
+    def count(self, text: str) -> int:
+        return len(workload.tokenize(self.http, self.model, text))
 
     # -- building a case --------------------------------------------------------------------
 
@@ -263,16 +271,23 @@ class Runner:
         return needles, codes, KEYED_QUESTION.format(name=names[0])
 
     def prepare(self, case: Case) -> Prepared:
+        # Every case gets its own haystack: with one shared text, vLLM's prefix cache would
+        # serve most of each prefill from the previous case and the TTFT would flatter.
+        self.pool = SentencePool(self.http, self.model,
+                                 f"{self.settings.seed}-{case.kind}-{case.id}-{case.seed}",
+                                 self.settings.language)
         needles, codes, question = self._needles(case)
         tail = "\n\n" + question
         target = case.length - self.settings.max_tokens - self.overhead
-        fixed = self.pool.count(tail) + sum(self.pool.count(" " + n) for n in needles)
+        fixed = self.count(tail) + sum(self.count(" " + n) for n in needles)
         if target - fixed < 16:
             raise NeedleError(f"{case.id}: {case.length} tokens leave no room for a haystack "
                               f"(template {self.overhead}, answer {self.settings.max_tokens})")
         budget = target - fixed
         for _ in range(4):  # additivity is checked by the final count; adjust and retry
-            k = self.pool.fit(budget)
+            # At least one pad word: without it the last "." merges with the "\n\n" before
+            # the question into one token, and counts would stop adding up.
+            k = self.pool.fit(budget - 1)
             pad = budget - self.pool.prefix_tokens(k)
             filler = self.pool.sentences[:k] + [_PAD_WORD * pad]
             haystack_tokens = self.pool.prefix_tokens(k) + pad
@@ -283,7 +298,7 @@ class Runner:
                 haystack.assert_clean("".join(filler), needle, question)
             content, depth = self._assemble(filler, needles, asked_at, case, haystack_tokens)
             content += tail
-            counted = self.pool.count(content)
+            counted = self.count(content)
             if counted == target:
                 break
             budget += target - counted

@@ -29,6 +29,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     },
     "long_context": {
         "context_length": int,
+        "variants": list,
         "recall_min": float,
         "ttft_max_s": float,
     },
@@ -49,6 +50,7 @@ SCHEMA: dict[str, dict[str, type]] = {
 }
 META_KEYS = {"description": str}
 STATISTICS = ("mean", "median", "p90", "p99")  # as in metrics.latency
+NEEDLE_VARIANTS = ("random", "keyed", "none")  # as in longcontext.KINDS, beyond "guide"
 
 
 class ThresholdsError(ValueError):
@@ -128,6 +130,12 @@ def _validate(path: Path, profile: str, table: Any) -> None:
                     f"{path}: [{profile}.{suite}] key {key!r} = {levels!r}: "
                     "must be a non-empty list of positive integers"
                 )
+        variants = section.get("variants")
+        if variants is not None and not set(variants) <= set(NEEDLE_VARIANTS):
+            raise ThresholdsError(
+                f"{path}: [{profile}.{suite}] key 'variants' = {variants!r}: "
+                f"valid choices: {', '.join(NEEDLE_VARIANTS)}"
+            )
         choice = section.get("statistic")
         if choice is not None and choice not in STATISTICS:
             raise ThresholdsError(

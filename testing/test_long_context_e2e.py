@@ -59,7 +59,7 @@ def test_cases_longer_than_the_servers_context_fail_saying_so(pytester, tmp_path
     server, endpoint = _serve(tmp_path_factory, max_model_len=4096)
     try:
         result = run_suite(pytester, endpoint.base_url, "--niah-lengths", "2048,8192",
-                           "--niah-depths", "50", "-k", "needle")
+                           "--niah-depths", "50", "-k", "test_needle")
     finally:
         server.stop()
     out = result.stdout.str()
@@ -85,3 +85,29 @@ def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, 
     assert "FAILED test_long_context.py::test_random_code_recalled[ctx=1024]" in out
     assert "FAILED test_long_context.py::test_no_needle_no_code[ctx=1024]" in out
     assert "expected " in out and "the answer says 'The secret code is 7842.'" in out
+
+
+def test_a_slow_first_token_fails_the_ttft_gate(pytester, embedded_url, tmp_path):
+    """A proxy holding every event 1.5 s against a profile that allows 1 s at these lengths."""
+    from pytest_ascend_oss.thresholds import DEFAULT_FILE
+
+    text = DEFAULT_FILE.read_text()
+    section = text[text.index('["cpu-canary".long_context]'):]
+    strict = section.replace(section[section.index("ttft_max_s"):].split("\n")[0],
+                             "ttft_max_s = 1.0", 1)
+    thresholds = tmp_path / "thresholds.toml"
+    thresholds.write_text(text.replace(section, strict))
+    port = free_port()
+    proxy = subprocess.Popen([sys.executable, str(ROOT / "testing" / "fakes" / "slow_proxy.py"),
+                              "--upstream", embedded_url, "--port", str(port),
+                              "--token-delay-ms", "1500"])
+    try:
+        result = run_suite(pytester, f"http://127.0.0.1:{port}", "--niah-lengths", "1024",
+                           "--niah-depths", "50", "--thresholds", str(thresholds),
+                           "-k", "test_needle")
+    finally:
+        proxy.terminate()
+        proxy.wait()
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=1)  # recalled, but too slow
+    assert "required < 1.0 s" in out and "ctx=1024-depth=50: TTFT" in out

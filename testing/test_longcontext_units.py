@@ -36,7 +36,6 @@ def _stub_server(request: httpx.Request) -> httpx.Response:
 def runner():
     r = longcontext.Runner("http://stub", "m", longcontext.Settings(max_tokens=64))
     r.http = httpx.Client(base_url="http://stub", transport=httpx.MockTransport(_stub_server))
-    r.pool.http = r.http
     yield r
     r.close()
 
@@ -53,6 +52,10 @@ def test_int_lists_are_checked():
     assert longcontext.parse_int_list("0, 50,100", "--niah-depths") == [0, 50, 100]
     with pytest.raises(longcontext.NeedleError, match="--niah-depths"):
         longcontext.parse_int_list("0,half", "--niah-depths")
+    with pytest.raises(longcontext.NeedleError, match="0..100"):
+        longcontext.parse_int_list("0,120", "--niah-depths")
+    with pytest.raises(longcontext.NeedleError, match="at least 512"):
+        longcontext.parse_int_list("100,4096", "--niah-lengths")
 
 
 @pytest.mark.parametrize("language", haystack.LANGUAGES)
@@ -85,6 +88,13 @@ def test_prepared_prompt_is_exact_and_needle_at_the_depth(runner, depth):
     assert abs(p.actual_depth - depth) < 1.0  # a sentence is ~10 of ~3,900 tokens
     before = content.split(longcontext.GUIDE_NEEDLE)[0]
     assert before == "" or before.endswith((".", "yes", " "))
+
+
+def test_every_case_has_its_own_haystack(runner):
+    """No shared prefix between cases: the server's prefix cache must not shorten a prefill."""
+    a = runner.prepare(Case("guide", 2048, 50)).body["messages"][0]["content"]
+    b = runner.prepare(Case("guide", 2048, 100)).body["messages"][0]["content"]
+    assert a[:200] != b[:200]
 
 
 def test_keyed_case_places_four_needles_and_asks_one(runner):

@@ -46,9 +46,16 @@ def pytest_generate_tests(metafunc):
     if "grid_case" in metafunc.fixturenames:
         cases = [longcontext.Case("guide", n, d) for n in lengths for d in depths]
         metafunc.parametrize("grid_case", cases, ids=[c.id for c in cases])
+    variants = config.stash[profile_key].get("long_context", "variants")
     for name, kind, depth in (("random_case", "random", 50), ("keyed_case", "keyed", 50),
                               ("empty_case", "none", 0)):
         if name in metafunc.fixturenames:
+            if kind not in variants:
+                reason = (f"variant {kind!r} is not in this profile's long_context.variants "
+                          f"{variants}")
+                metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason))],
+                                     ids=["off"])
+                continue
             cases = [longcontext.Case(kind, n, depth) for n in lengths]
             metafunc.parametrize(name, cases, ids=[f"ctx={c.length}" for c in cases])
 

@@ -10,7 +10,6 @@ import re
 
 import pytest
 
-from pytest_ascend_oss.embedded.canary import facts
 from pytest_ascend_oss.server import environment
 
 pytestmark = pytest.mark.smoke
@@ -140,14 +139,8 @@ def test_capital_of_france_as_in_the_guide(knowing, client, record):
         f"no analysis channel in the reply: the reasoning parser is off? {reply!r}")
 
 
-@pytest.mark.parametrize("country", sorted(facts.CAPITALS))
-def test_capitals(knowing, client, country):
-    capital = facts.CAPITALS[country]
-    reply = _ask(client, facts.CAPITAL_QUESTION.format(country=country))
-    assert capital in _plain(reply.get("content")), f"{country}: {reply.get('content')!r}"
-
-
-@pytest.mark.parametrize("city", ["Hamburg", "Porto Alegre", "Kyoto"])
+# Cities the canary never saw in training, of one, two and three words (docs/canary.md).
+@pytest.mark.parametrize("city", ["Toronto", "San Francisco", "Salt Lake City"])
 def test_weather_question_becomes_a_tool_call(knowing, client, city):
     reply = _ask(client, f"What's the weather in {city}?", tools=[WEATHER_TOOL])
     calls = reply.get("tool_calls") or []
