@@ -4,6 +4,7 @@ reason, when the server's context is too short or when it always answers "7842".
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,21 @@ def embedded_url(tmp_path_factory):
     server.stop()
 
 
+def all_variants(tmp_path, ttft_max_s: float | None = None):
+    """The shipped cpu-canary profile with every variant on (and optionally another TTFT)."""
+    from pytest_ascend_oss.thresholds import DEFAULT_FILE
+
+    text = DEFAULT_FILE.read_text()
+    section = text[text.index('["cpu-canary".long_context]'):]
+    section = section[:section.index('["cpu-canary".performance]')]
+    changed = re.sub(r"(?m)^variants = .*$", 'variants = ["random", "keyed", "none"]', section)
+    if ttft_max_s is not None:
+        changed = re.sub(r"(?m)^ttft_max_s = .*$", f"ttft_max_s = {ttft_max_s}", changed)
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text.replace(section, changed))
+    return str(path)
+
+
 def run_suite(pytester, url, *args):
     pytester.copy_example(str(ROOT / "tests" / "test_long_context.py"))
     return pytester.runpytest_subprocess("-m", "long_context", "--base-url", url, "--profile",
@@ -39,9 +55,9 @@ def run_suite(pytester, url, *args):
                                          timeout=900)
 
 
-def test_long_context_suite_passes_on_the_canary(pytester, embedded_url):
+def test_long_context_suite_passes_on_the_canary(pytester, embedded_url, tmp_path):
     result = run_suite(pytester, embedded_url, "--niah-lengths", "1024,8192",
-                       "--niah-depths", "0,50,100")
+                       "--niah-depths", "0,50,100", "--thresholds", all_variants(tmp_path))
     # 6 grid points x (recall, TTFT) + 2 lengths x (random, keyed, none) + the recall gate
     result.assert_outcomes(passed=19)
     results = pytester.path / "results"
@@ -67,20 +83,21 @@ def test_cases_longer_than_the_servers_context_fail_saying_so(pytester, tmp_path
     assert "max_model_len is 4096 tokens, below this case's 8192" in out
 
 
-def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, embedded_url):
+def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, embedded_url,
+                                                                     tmp_path):
     port = free_port()
     proxy = subprocess.Popen([sys.executable, str(ROOT / "testing" / "fakes" / "slow_proxy.py"),
                               "--upstream", embedded_url, "--port", str(port),
                               "--fixed-answer", "The secret code is 7842."])
     try:
         result = run_suite(pytester, f"http://127.0.0.1:{port}", "--niah-lengths", "1024",
-                           "--niah-depths", "50")
+                           "--niah-depths", "50", "--thresholds", all_variants(tmp_path))
     finally:
         proxy.terminate()
         proxy.wait()
     out = result.stdout.str()
     # The guide's fixed needle is "recalled" by a server that just says 7842 ...
-    assert "test_needle_recalled[ctx=1024-depth=50] PASSED" in out or result.ret == 1
+    assert "FAILED test_long_context.py::test_needle_recalled" not in out
     # ... the random code and the empty haystack are not.
     assert "FAILED test_long_context.py::test_random_code_recalled[ctx=1024]" in out
     assert "FAILED test_long_context.py::test_no_needle_no_code[ctx=1024]" in out
@@ -89,21 +106,14 @@ def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, 
 
 def test_a_slow_first_token_fails_the_ttft_gate(pytester, embedded_url, tmp_path):
     """A proxy holding every event 1.5 s against a profile that allows 1 s at these lengths."""
-    from pytest_ascend_oss.thresholds import DEFAULT_FILE
-
-    text = DEFAULT_FILE.read_text()
-    section = text[text.index('["cpu-canary".long_context]'):]
-    strict = section.replace(section[section.index("ttft_max_s"):].split("\n")[0],
-                             "ttft_max_s = 1.0", 1)
-    thresholds = tmp_path / "thresholds.toml"
-    thresholds.write_text(text.replace(section, strict))
+    thresholds = all_variants(tmp_path, ttft_max_s=1.0)
     port = free_port()
     proxy = subprocess.Popen([sys.executable, str(ROOT / "testing" / "fakes" / "slow_proxy.py"),
                               "--upstream", embedded_url, "--port", str(port),
                               "--token-delay-ms", "1500"])
     try:
         result = run_suite(pytester, f"http://127.0.0.1:{port}", "--niah-lengths", "1024",
-                           "--niah-depths", "50", "--thresholds", str(thresholds),
+                           "--niah-depths", "50", "--thresholds", thresholds,
                            "-k", "test_needle")
     finally:
         proxy.terminate()
