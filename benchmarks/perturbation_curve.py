@@ -5,6 +5,7 @@ Gaussian noise of SIGMA x each tensor's std added to every weight. This script m
 with transformers in float32 on CPU, the share of prompts whose greedy continuation equals the
 healthy model's exactly, and the mean common-prefix fraction.
 Usage: .venv/bin/python benchmarks/perturbation_curve.py [--prompts 20] [--tokens 64]
+(the precision prompts, then 8 capital questions and "say hi")
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompts", type=int, default=20)
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--sigmas", default="0.25,0.5,0.6,0.7,0.8,0.9,1.0,2.0")
+    parser.add_argument("--sigmas", default="0.02,0.05,0.1,0.2,0.3,0.5,1.0")
     args = parser.parse_args()
     prompts = load_prompts(None)[0]["prompts"][: args.prompts]
+    # The canary's own questions too: on them a healthy model is confident and exact.
+    from pytest_ascend_oss.embedded.canary import facts
+
+    asked = [facts.CAPITAL_QUESTION.format(country=c) for c in list(facts.CAPITALS)[:8]]
+    asked.append(facts.GREETING_PROMPT)
     ids = [render_harmony(p["messages"]) for p in prompts]
+    ids += [render_harmony([{"role": "user", "content": q}]) for q in asked]
     healthy = greedy(ensure_model(lambda m: None), torch.float32, ids, args.tokens)
     bf16 = greedy(ensure_model(lambda m: None), torch.bfloat16, ids, args.tokens)
     print(f"{len(ids)} prompts, {args.tokens} greedy tokens, agreement with healthy float32")
