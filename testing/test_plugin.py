@@ -107,9 +107,13 @@ def test_normal_end_and_failing_test_leave_no_process(pytester, monkeypatch, fak
 def test_interrupt_during_startup_leaves_no_process(pytester, monkeypatch, fake_env, sig):
     pytester.makepyfile(test_server=SERVER_TEST)
     env = {**os.environ, "FAKE_MODE": "slow", "FAKE_CHILDREN": "2"}
+    # A job started in the background of a non-interactive shell (as CI runners may start us)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: give the child
+    # the default disposition a terminal's Ctrl-C would find.
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--server-cmd", FAKE_CMD, "-p", "no:cacheprovider"],
-        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     while len(pids_in(fake_env)) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
