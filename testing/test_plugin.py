@@ -113,7 +113,7 @@ def test_interrupt_during_startup_leaves_no_process(pytester, monkeypatch, fake_
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--server-cmd", FAKE_CMD, "-p", "no:cacheprovider"],
         cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 (one thread)
     deadline = time.monotonic() + 30
     while len(pids_in(fake_env)) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
