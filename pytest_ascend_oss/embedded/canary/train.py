@@ -167,7 +167,9 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
     return loss, per_example
 
 
-def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int) -> None:
+def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int,
+          max_steps: int | None = None) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     torch.manual_seed(TRAIN_SEED)
     rng = random.Random(TRAIN_SEED)
@@ -186,7 +188,8 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
     gen = torch.Generator().manual_seed(TRAIN_SEED)
     started = time.monotonic()
     window: list[tuple[str, bool]] = []
-    while time.monotonic() - started < minutes * 60:
+    # A step budget makes a run repeatable across machines; minutes bound the wall time.
+    while time.monotonic() - started < minutes * 60 and (max_steps is None or step < max_steps):
         lr = 1.5e-3 * min(1.0, (step + 1) / 50)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -238,8 +241,10 @@ def main(argv=None) -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-len", type=int, default=2048)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="stop after this many steps (the shipped canary: 800, --minutes 60)")
     args = parser.parse_args(argv)
-    train(args.minutes, args.out, args.resume, args.batch, args.max_len)
+    train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps)
 
 
 if __name__ == "__main__":
