@@ -22,14 +22,12 @@ from pathlib import Path
 import httpx
 
 from . import longcontext
-from .embedded.canary import facts
+from .embedded.canary import facts, harmony
 from .server.launcher import auth_headers
 
 UNSEEN_CITIES = facts.UNSEEN_CITIES
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather in a given location",
-    "parameters": {"type": "object", "properties": {
-        "location": {"type": "string", "description": "City name"}}, "required": ["location"]}}}
+# The tool the canary was trained with, in the OpenAI request form.
+WEATHER_TOOL = {"type": "function", "function": harmony.WEATHER_TOOL}
 
 
 def _chat(http: httpx.Client, model: str, content: str, max_tokens: int = 256, **extra) -> dict:

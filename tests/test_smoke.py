@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from pytest_ascend_oss.capabilities import WEATHER_TOOL
 from pytest_ascend_oss.server import environment
 
 pytestmark = pytest.mark.smoke
@@ -96,10 +97,6 @@ def test_ascend_software_meets_the_guide(host_environment, component, record):
 # Knowledge checks: only a model that can know the answers is asked for them. The canary was
 # trained on exactly these; gpt-oss-20b knows them. Any other model skips, with the reason.
 KNOWING_MODELS = re.compile(r"gpt-oss-20b|gpt-oss-canary", re.IGNORECASE)
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather in a given location",
-    "parameters": {"type": "object", "properties": {
-        "location": {"type": "string", "description": "City name"}}, "required": ["location"]}}}
 
 
 @pytest.fixture
