@@ -231,6 +231,14 @@ def _embedded_name() -> str:
     return MODEL_NAME
 
 
+def _add_server_args(parser: argparse.ArgumentParser, url_flag: str, url_help: str) -> None:
+    """The running server a command attaches to: its URL, model and (hidden) API key."""
+    parser.add_argument(url_flag, required=True, help=url_help)
+    parser.add_argument("--model", default=None, help="served model (default: the only one)")
+    parser.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
+                        or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ascend-oss", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -251,9 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "benchmark", help="the guide's benchmark.py: load a running server at one concurrency")
-    bench.add_argument("--api-url", required=True,
-                       help="server root or the guide's endpoint URL (a /chat/completions URL "
-                            "selects the chat endpoint)")
+    _add_server_args(bench, "--api-url", "server root or the guide's endpoint URL (a "
+                     "/chat/completions URL selects the chat endpoint)")
     bench.add_argument("--num-requests", type=int, default=50, help="measured requests")
     bench.add_argument("--max-tokens", type=int, default=256, help="output tokens per request")
     bench.add_argument("--concurrency", type=int, default=1)
@@ -264,14 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="warm-up requests, excluded (default: the concurrency)")
     bench.add_argument("--request-rate", type=float, default=None,
                        help="open loop: Poisson arrivals per second (concurrency caps in-flight)")
-    bench.add_argument("--model", default=None, help="served model (default: the only one)")
-    bench.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
-                       or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
     bench.set_defaults(run=_benchmark)
 
     verify = commands.add_parser(
         "verify-precision", help="the guide's verify_precision.py: compare with a reference")
-    verify.add_argument("--npu-url", required=True, help="server under test")
+    _add_server_args(verify, "--npu-url", "server under test")
     ref = verify.add_mutually_exclusive_group(required=True)
     ref.add_argument("--gpu-url", help="live reference server (e.g. the GPU baseline)")
     ref.add_argument("--baseline", type=Path, help="baseline file recorded earlier")
@@ -280,7 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="prompt set JSON (default: the shipped 57 EN/ZH prompts)")
     verify.add_argument("--output", default="precision_report.json")
     verify.add_argument("--max-tokens", type=int, default=256)
-    verify.add_argument("--model", default=None)
     verify.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint directory for the hidden-state probe")
     verify.add_argument("--endpoint", choices=("completions", "chat"), default="completions",
@@ -290,14 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--hidden-dtype", default="bfloat16")
     verify.add_argument("--profile", default="atlas-800-a2")
     verify.add_argument("--thresholds", type=Path, default=None)
-    verify.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
-                        or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
     verify.set_defaults(run=_verify_precision)
 
     niah = commands.add_parser(
         "long-context", help="the guide's test_long_context.py: needle in a haystack grid")
-    niah.add_argument("--api-url", required=True,
-                      help="server root or its /v1/chat/completions URL")
+    _add_server_args(niah, "--api-url", "server root or its /v1/chat/completions URL")
     niah.add_argument("--max-context-len", type=int, default=131_072,
                       help="largest context; the grid's lengths derive from it")
     niah.add_argument("--lengths", default=None, help="comma-separated lengths instead")
@@ -311,25 +311,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="tokens reserved for the answer (analysis and final)")
     niah.add_argument("--reasoning-effort", default="low")
     niah.add_argument("--output", default="long_context_report.json")
-    niah.add_argument("--model", default=None)
     niah.add_argument("--profile", default="atlas-800-a2")
     niah.add_argument("--thresholds", type=Path, default=None)
-    niah.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
-                      or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
     niah.set_defaults(run=_long_context)
 
     caps = commands.add_parser(
         "capabilities", help="count what a served gpt-oss model can do (the canary's checks)")
-    caps.add_argument("--api-url", required=True)
-    caps.add_argument("--model", default=None)
+    _add_server_args(caps, "--api-url", "server root or its /v1/chat/completions URL")
     caps.add_argument("--checkpoint", type=Path, default=None,
                       help="checkpoint for the float32 greedy comparison (default: the embedded "
                       "canary when it is the served model; otherwise skipped)")
     caps.add_argument("--lengths", default=None, help="needle lengths (default 1K..128K)")
     caps.add_argument("--depths", default=None, help="needle depths (default 0,25,50,75,100)")
     caps.add_argument("--output", default="capabilities.json")
-    caps.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
-                      or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
     caps.set_defaults(run=_capabilities)
 
     vocab = commands.add_parser(

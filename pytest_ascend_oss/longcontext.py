@@ -273,7 +273,7 @@ class Runner:
     def prepare(self, case: Case) -> Prepared:
         # Every case gets its own haystack: with one shared text, vLLM's prefix cache would
         # serve most of each prefill from the previous case and the TTFT would flatter.
-        self.pool = SentencePool(self.http, self.model,
+        pool = SentencePool(self.http, self.model,
                                  f"{self.settings.seed}-{case.kind}-{case.id}-{case.seed}",
                                  self.settings.language)
         needles, codes, question = self._needles(case)
@@ -287,16 +287,19 @@ class Runner:
         for _ in range(4):  # additivity is checked by the final count; adjust and retry
             # At least one pad word: without it the last "." merges with the "\n\n" before
             # the question into one token, and counts would stop adding up.
-            k = self.pool.fit(budget - 1)
-            pad = budget - self.pool.prefix_tokens(k)
-            filler = self.pool.sentences[:k] + [_PAD_WORD * pad]
-            haystack_tokens = self.pool.prefix_tokens(k) + pad
-            asked_at = self.pool.boundary_near(k, case.depth / 100) if needles else None
+            k = pool.fit(budget - 1)
+            pad = budget - pool.prefix_tokens(k)
+            filler = pool.sentences[:k] + [_PAD_WORD * pad]
+            haystack_tokens = pool.prefix_tokens(k) + pad
+            asked_at = pool.boundary_near(k, case.depth / 100) if needles else None
             if asked_at is not None and case.depth == 100:
                 asked_at = k + 1  # after the padding too: the very end of the haystack
             for needle in needles or [self.settings.needle]:
                 haystack.assert_clean("".join(filler), needle, question)
-            content, depth = self._assemble(filler, needles, asked_at, case, haystack_tokens)
+            before = (haystack_tokens if asked_at is None or asked_at > len(filler) - 1
+                      else pool.prefix_tokens(asked_at))
+            content, depth = self._assemble(filler, needles, asked_at, case, before,
+                                            haystack_tokens)
             content += tail
             counted = self.count(content)
             if counted == target:
@@ -308,14 +311,13 @@ class Runner:
         return Prepared(case, self._base_body(content), needles[0] if needles else None, codes,
                         counted + self.overhead, haystack_tokens, depth)
 
-    def _assemble(self, filler, needles, asked_at, case, haystack_tokens):
-        """Filler with the asked needle at boundary ``asked_at`` and the others spread out."""
+    @staticmethod
+    def _assemble(filler, needles, asked_at, case, before, haystack_tokens):
+        """Filler with the asked needle at boundary ``asked_at`` (``before`` filler tokens in
+        front of it) and the others spread out; returns the text and the needle's depth."""
         pieces = list(filler)
         depth = None
         if needles:
-            before = self.pool.prefix_tokens(min(asked_at, len(filler) - 1))
-            if asked_at > len(filler) - 1:
-                before = haystack_tokens
             depth = 100.0 * before / haystack_tokens
             rng = random.Random(f"others-{case.id}-{case.seed}")
             others = [(rng.randrange(0, len(filler)), n) for n in needles[1:]]

@@ -81,3 +81,15 @@ def test_stop_takes_down_children_and_grandchildren(tmp_path, fake_env):
     assert len(pids) == 5 and all(alive(p) for p in pids)  # server, 2 children, 2 grandchildren
     server.stop()
     assert not [p for p in pids if alive(p)]
+
+
+def test_embedded_engine_uses_every_core_of_a_small_box_unless_told_otherwise():
+    from pytest_ascend_oss.embedded.serve import engine_environment
+
+    small = engine_environment({}, usable_cpus=2)
+    assert small["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"  # vLLM would keep 1 of 2 cores idle
+    assert small["VLLM_CPU_KVCACHE_SPACE"] == "2"
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in engine_environment({}, usable_cpus=32)
+    mine = engine_environment({"VLLM_CPU_NUM_OF_RESERVED_CPU": "1",
+                               "VLLM_CPU_KVCACHE_SPACE": "8"}, usable_cpus=2)
+    assert mine["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1" and mine["VLLM_CPU_KVCACHE_SPACE"] == "8"

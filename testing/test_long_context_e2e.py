@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pytest_ascend_oss.server.argv import free_port
+from conftest import breaking_proxy
 from pytest_ascend_oss.server.launcher import launch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,16 +83,9 @@ def test_cases_longer_than_the_servers_context_fail_saying_so(pytester, tmp_path
 
 def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, embedded_url,
                                                                      tmp_path):
-    port = free_port()
-    proxy = subprocess.Popen([sys.executable, str(ROOT / "testing" / "fakes" / "slow_proxy.py"),
-                              "--upstream", embedded_url, "--port", str(port),
-                              "--fixed-answer", "The secret code is 7842."])
-    try:
-        result = run_suite(pytester, f"http://127.0.0.1:{port}", "--niah-lengths", "1024",
+    with breaking_proxy(embedded_url, "--fixed-answer", "The secret code is 7842.") as url:
+        result = run_suite(pytester, url, "--niah-lengths", "1024",
                            "--niah-depths", "50", "--thresholds", all_variants(tmp_path))
-    finally:
-        proxy.terminate()
-        proxy.wait()
     out = result.stdout.str()
     # The guide's fixed needle is "recalled" by a server that just says 7842 ...
     assert "FAILED test_long_context.py::test_needle_recalled" not in out
@@ -107,17 +98,9 @@ def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, 
 def test_a_slow_first_token_fails_the_ttft_gate(pytester, embedded_url, tmp_path):
     """A proxy holding every event 1.5 s against a profile that allows 1 s at these lengths."""
     thresholds = all_variants(tmp_path, ttft_max_s=1.0)
-    port = free_port()
-    proxy = subprocess.Popen([sys.executable, str(ROOT / "testing" / "fakes" / "slow_proxy.py"),
-                              "--upstream", embedded_url, "--port", str(port),
-                              "--token-delay-ms", "1500"])
-    try:
-        result = run_suite(pytester, f"http://127.0.0.1:{port}", "--niah-lengths", "1024",
-                           "--niah-depths", "50", "--thresholds", thresholds,
-                           "-k", "test_needle")
-    finally:
-        proxy.terminate()
-        proxy.wait()
+    with breaking_proxy(embedded_url, "--token-delay-ms", "1500") as url:
+        result = run_suite(pytester, url, "--niah-lengths", "1024", "--niah-depths", "50",
+                           "--thresholds", thresholds, "-k", "test_needle")
     out = result.stdout.str()
     result.assert_outcomes(passed=1, failed=1)  # recalled, but too slow
     assert "required < 1.0 s" in out and "ctx=1024-depth=50: TTFT" in out

@@ -4,13 +4,11 @@ gate when a proxy slows every token by 60 ms (the canary profile allows 40 ms)."
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pytest_ascend_oss.server.argv import free_port
+from conftest import breaking_proxy
 from pytest_ascend_oss.server.launcher import launch
 from pytest_ascend_oss.thresholds import DEFAULT_FILE
 
@@ -58,15 +56,8 @@ def test_performance_suite_passes_on_the_healthy_server(pytester, embedded_url, 
 
 def test_a_slower_server_fails_the_tpot_gate_with_the_measured_value(
         pytester, embedded_url, small_profile):
-    port = free_port()
-    proxy = subprocess.Popen([sys.executable, str(ROOT / "testing" / "fakes" / "slow_proxy.py"),
-                              "--upstream", embedded_url, "--port", str(port),
-                              "--token-delay-ms", "60"])
-    try:
-        result = run_suite(pytester, f"http://127.0.0.1:{port}", small_profile)
-    finally:
-        proxy.terminate()
-        proxy.wait()
+    with breaking_proxy(embedded_url, "--token-delay-ms", "60") as url:
+        result = run_suite(pytester, url, small_profile)
     out = result.stdout.str()
     assert result.ret == 1
     failed = re.findall(r"median TPOT = ([\d.]+) ms, required < 40 ms", out)

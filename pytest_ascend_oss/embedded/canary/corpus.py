@@ -204,8 +204,13 @@ def _short_example(rng, words) -> Example:
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
 
 
-def haystack_example(rng: random.Random, words: RandomWords, length: int) -> Example:
-    kind = rng.choices(("single", "keyed", "none"), weights=(0.55, 0.3, 0.15))[0]
+# Shares of single-needle, keyed and no-needle haystacks (the first training stage's).
+HAYSTACK_MIX = (0.55, 0.3, 0.15)
+
+
+def haystack_example(rng: random.Random, words: RandomWords, length: int,
+                     mix: tuple[float, float, float] = HAYSTACK_MIX) -> Example:
+    kind = rng.choices(("single", "keyed", "none"), weights=mix)[0]
     return _haystack_example(rng, words, length, kind)
 
 

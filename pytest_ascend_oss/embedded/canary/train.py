@@ -168,7 +168,8 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
 
 
 def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int,
-          max_steps: int | None = None) -> None:
+          max_steps: int | None = None, init: Path | None = None, lr_max: float = 1.5e-3,
+          mix: tuple[float, float, float] = corpus.HAYSTACK_MIX) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     torch.manual_seed(TRAIN_SEED)
@@ -177,7 +178,13 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
     model = Canary()
     checkpoint = out.with_suffix(".ckpt.pt")
     step, length = 0, 384
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1.5e-3, weight_decay=0.0, betas=(0.9, 0.98))
+    if init is not None:  # a second stage: fine-tune a stored canary at full length
+        from safetensors.torch import load_file
+
+        model.load(load_file(str(init)))
+        length = max_len
+        print(f"initialised from {init}", flush=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr_max, weight_decay=0.0, betas=(0.9, 0.98))
     if resume and checkpoint.exists():
         saved = torch.load(checkpoint)
         model.load_state_dict(saved["model"], strict=False)
@@ -190,12 +197,12 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
     window: list[tuple[str, bool]] = []
     # A step budget makes a run repeatable across machines; minutes bound the wall time.
     while time.monotonic() - started < minutes * 60 and (max_steps is None or step < max_steps):
-        lr = 1.5e-3 * min(1.0, (step + 1) / 50)
+        lr = lr_max * min(1.0, (step + 1) / 50)
         for group in optimizer.param_groups:
             group["lr"] = lr
         # Long and short conversations in separate batches: padding a greeting to 2,048
         # tokens would cost as much as a haystack.
-        long_batch = [corpus.haystack_example(rng, words, length) for _ in range(batch_size)]
+        long_batch = [corpus.haystack_example(rng, words, length, mix) for _ in range(batch_size)]
         short_batch = [corpus.short_example(rng, words) for _ in range(2 * batch_size)]
         loss_long, per_long = loss_and_accuracy(model, long_batch, 2048, gen)
         loss_short, per_short = loss_and_accuracy(model, short_batch, 2048, gen)
@@ -243,8 +250,17 @@ def main(argv=None) -> None:
     parser.add_argument("--max-len", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=None,
                         help="stop after this many steps (the shipped canary: 800, --minutes 60)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="fine-tune this stored canary instead of starting from the wiring")
+    parser.add_argument("--lr", type=float, default=1.5e-3, help="peak learning rate")
+    parser.add_argument("--mix", default=",".join(map(str, corpus.HAYSTACK_MIX)),
+                        help="shares of single, keyed and no-needle haystacks")
     args = parser.parse_args(argv)
-    train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps)
+    mix = tuple(float(x) for x in args.mix.split(","))
+    if len(mix) != 3 or min(mix) < 0 or sum(mix) <= 0:
+        parser.error("--mix takes three non-negative shares, e.g. 0.55,0.3,0.15")
+    train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps,
+          args.init, args.lr, mix)
 
 
 if __name__ == "__main__":
