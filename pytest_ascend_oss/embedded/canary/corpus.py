@@ -87,9 +87,17 @@ class RandomWords:
                 return city
 
 
-def filler_sentences(rng: random.Random, words: RandomWords, n_tokens: int) -> list[list[int]]:
+FILLER_KINDS = ("template", "random", "repeat", "numbers", "mixed", "cjk")
+# Chinese text repeats a few particles thousands of times in a long haystack; a model that never
+# saw that copies "的" where the harmony header belongs (measured: a fine-tune without this kind
+# lost Chinese haystacks at 16K-64K). Random CJK words with these particles teach it not to.
+_PARTICLES = ("的", "了", "是", "在", "和", "也", "就", "都", "有", "这")
+
+
+def filler_sentences(rng: random.Random, words: RandomWords, n_tokens: int,
+                     kinds: tuple[str, ...] = FILLER_KINDS) -> list[list[int]]:
     """About n_tokens of filler as a list of sentences (token ids, each starting with a space)."""
-    kind = rng.choice(("template", "random", "repeat", "numbers", "mixed", "cjk"))
+    kind = rng.choice(kinds)
     out, total = [], 0
     while total < n_tokens:
         k = rng.choice(("template", "random", "repeat", "numbers")) if kind == "mixed" else kind
@@ -97,6 +105,10 @@ def filler_sentences(rng: random.Random, words: RandomWords, n_tokens: int) -> l
             ids = h.text(" " + _template_sentence(rng))
         elif k == "repeat":
             ids = h.text(" " + rng.choice(_REPEAT))
+        elif k == "cjk-particles":
+            ids = [t for w in words.sentence(rng, cjk=True)[:-1]
+                   for t in [w, *(h.text(rng.choice(_PARTICLES)) if rng.random() < 0.5 else [])]]
+            ids += h.text("。")
         elif k == "numbers":
             ids = h.text(" " + (_number_sentence(rng) if rng.random() < 0.4 else _template_sentence(rng)))
         else:
@@ -131,7 +143,29 @@ def _preamble(rng: random.Random, tools: bool = False) -> list[int]:
     return list(h.preamble(date, rng.choice(EFFORTS), ("get_weather",) if tools else ()))
 
 
-def _haystack_example(rng, words, length, kind) -> Example:
+@dataclass(frozen=True)
+class HaystackRecipe:
+    """How haystack conversations are drawn. The defaults are the first training stage's; the
+    fine-tuning stage (train.py --stage2) weights keyed needles up, adds particle-heavy Chinese
+    filler and puts a fifth of the needles at the very start or end of the haystack."""
+    mix: tuple[float, float, float] = (0.55, 0.3, 0.15)   # single, keyed, none
+    kinds: tuple[str, ...] = FILLER_KINDS
+    edge_share: float = 0.0
+
+
+STAGE1 = HaystackRecipe()
+STAGE2 = HaystackRecipe(mix=(0.45, 0.4, 0.15), kinds=FILLER_KINDS + ("cjk-particles",),
+                        edge_share=0.2)
+
+
+def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:
+    if edge_share and rng.random() < edge_share:
+        return rng.choice((0, n))
+    return rng.randint(0, n)
+
+
+def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1
+                      ) -> Example:
     pre = _preamble(rng)
     if kind == "keyed":
         names = rng.sample(facts.NAMES, rng.randint(2, 5))
@@ -153,9 +187,9 @@ def _haystack_example(rng, words, length, kind) -> Example:
         target = h.answer(said, said)
     q_ids = h.text("\n\n" + question)
     budget = max(16, length - len(pre) - len(q_ids) - len(target) - 8 - sum(map(len, needles)))
-    sentences = filler_sentences(rng, words, budget)
+    sentences = filler_sentences(rng, words, budget, recipe.kinds)
     for needle in needles:
-        sentences.insert(rng.randint(0, len(sentences)), needle)
+        sentences.insert(_insert_at(rng, len(sentences), recipe.edge_share), needle)
     body = [t for s in sentences for t in s]
     body[:1] = h.text(h.encoding().decode(body[:1]).lstrip()) or body[:1]
     user = h.user_turn(body + q_ids)
@@ -204,14 +238,10 @@ def _short_example(rng, words) -> Example:
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
 
 
-# Shares of single-needle, keyed and no-needle haystacks (the first training stage's).
-HAYSTACK_MIX = (0.55, 0.3, 0.15)
-
-
 def haystack_example(rng: random.Random, words: RandomWords, length: int,
-                     mix: tuple[float, float, float] = HAYSTACK_MIX) -> Example:
-    kind = rng.choices(("single", "keyed", "none"), weights=mix)[0]
-    return _haystack_example(rng, words, length, kind)
+                     recipe: HaystackRecipe = STAGE1) -> Example:
+    kind = rng.choices(("single", "keyed", "none"), weights=recipe.mix)[0]
+    return _haystack_example(rng, words, length, kind, recipe)
 
 
 def short_example(rng: random.Random, words: RandomWords) -> Example:

@@ -169,7 +169,7 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
 
 def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int,
           max_steps: int | None = None, init: Path | None = None, lr_max: float = 1.5e-3,
-          mix: tuple[float, float, float] = corpus.HAYSTACK_MIX) -> None:
+          recipe: corpus.HaystackRecipe = corpus.STAGE1) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     torch.manual_seed(TRAIN_SEED)
@@ -202,7 +202,7 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
             group["lr"] = lr
         # Long and short conversations in separate batches: padding a greeting to 2,048
         # tokens would cost as much as a haystack.
-        long_batch = [corpus.haystack_example(rng, words, length, mix) for _ in range(batch_size)]
+        long_batch = [corpus.haystack_example(rng, words, length, recipe) for _ in range(batch_size)]
         short_batch = [corpus.short_example(rng, words) for _ in range(2 * batch_size)]
         loss_long, per_long = loss_and_accuracy(model, long_batch, 2048, gen)
         loss_short, per_short = loss_and_accuracy(model, short_batch, 2048, gen)
@@ -253,14 +253,13 @@ def main(argv=None) -> None:
     parser.add_argument("--init", type=Path, default=None,
                         help="fine-tune this stored canary instead of starting from the wiring")
     parser.add_argument("--lr", type=float, default=1.5e-3, help="peak learning rate")
-    parser.add_argument("--mix", default=",".join(map(str, corpus.HAYSTACK_MIX)),
-                        help="shares of single, keyed and no-needle haystacks")
+    parser.add_argument("--stage2", action="store_true",
+                        help="the fine-tuning stage's haystacks (corpus.STAGE2): more keyed "
+                             "needles, needles at the edges, particle-heavy Chinese filler")
     args = parser.parse_args(argv)
-    mix = tuple(float(x) for x in args.mix.split(","))
-    if len(mix) != 3 or min(mix) < 0 or sum(mix) <= 0:
-        parser.error("--mix takes three non-negative shares, e.g. 0.55,0.3,0.15")
+    recipe = corpus.STAGE2 if args.stage2 else corpus.STAGE1
     train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps,
-          args.init, args.lr, mix)
+          args.init, args.lr, recipe)
 
 
 if __name__ == "__main__":
