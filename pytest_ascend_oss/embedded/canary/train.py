@@ -7,6 +7,10 @@ trained tensors, about 1 M values, to ``canary.safetensors``. The model builder 
 the other 200,000 rows from the seed. Progress (loss, per-task exact-answer accuracy) is
 printed every 10 steps; a checkpoint is written every 50 steps, so an interrupted run keeps
 its progress (``--resume``).
+
+The shipped canary took two stages (docs/canary.md): ``--steps 800`` from the wiring, then
+``--init STAGE1 --stage2 --lr 3e-4 --steps 465``, which fine-tunes at full length on harder
+haystacks (corpus.STAGE2).
 """
 
 from __future__ import annotations
