@@ -15,7 +15,8 @@ KV_CACHE_GIB = "2"
 # vLLM CPU keeps one core out of its OpenMP pool for the scheduler and API server. On a 2-core box
 # that halves the compute: a 131,072-token prefill of the canary measured 56 s with the default
 # and 29 s with both cores (decode at concurrency 1 slows from 8 to 11 ms per token, the API
-# server now shares a core; concurrency 16 is unchanged). Boxes this small use every core.
+# server now shares a core; concurrency 16 is unchanged). Boxes this small use every core; vLLM
+# logs a warning that 0 is below its minimum of 1, which these measurements overrule.
 SMALL_BOX_CPUS = 4
 
 
