@@ -274,8 +274,8 @@ class Runner:
         # Every case gets its own haystack: with one shared text, vLLM's prefix cache would
         # serve most of each prefill from the previous case and the TTFT would flatter.
         pool = SentencePool(self.http, self.model,
-                                 f"{self.settings.seed}-{case.kind}-{case.id}-{case.seed}",
-                                 self.settings.language)
+                            f"{self.settings.seed}-{case.kind}-{case.id}-{case.seed}",
+                            self.settings.language)
         needles, codes, question = self._needles(case)
         tail = "\n\n" + question
         target = case.length - self.settings.max_tokens - self.overhead
