@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_ascend_oss import performance
 from pytest_ascend_oss.embedded.model import model_dir
 from pytest_ascend_oss.embedded.serve import embedded_command
 from pytest_ascend_oss.server.launcher import launch
+from pytest_ascend_oss.suites.performance import bench as performance
 
 VLLM_BENCH = ("import sys, argparse; from vllm.benchmarks import serve; "
               "p = argparse.ArgumentParser(); serve.add_cli_args(p); "

@@ -16,10 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "testing"))
 
-from pytest_ascend_oss.loadgen import run_load
+from pytest_ascend_oss.load.loadgen import run_load
+from pytest_ascend_oss.load.workload import PreparedRequest
 from pytest_ascend_oss.metrics.latency import run_metrics
 from pytest_ascend_oss.server.argv import free_port
-from pytest_ascend_oss.workload import PreparedRequest
 
 TTFT_MS, TOKEN_MS, TOKENS = 200.0, 20.0, 32
 

@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM
 
 from pytest_ascend_oss.embedded.model import ensure_model
 from pytest_ascend_oss.metrics.text import common_prefix_fraction
-from pytest_ascend_oss.prompts import load_prompts, render_harmony
+from pytest_ascend_oss.suites.precision.prompts import load_prompts, render
 
 
 def greedy(path, dtype, prompt_ids, tokens):
@@ -39,8 +39,8 @@ def main() -> None:
 
     asked = [facts.CAPITAL_QUESTION.format(country=c) for c in list(facts.CAPITALS)[:8]]
     asked.append(facts.GREETING_PROMPT)
-    ids = [render_harmony(p["messages"]) for p in prompts]
-    ids += [render_harmony([{"role": "user", "content": q}]) for q in asked]
+    ids = [render(p["messages"]) for p in prompts]
+    ids += [render([{"role": "user", "content": q}]) for q in asked]
     healthy = greedy(ensure_model(lambda m: None), torch.float32, ids, args.tokens)
     bf16 = greedy(ensure_model(lambda m: None), torch.bfloat16, ids, args.tokens)
     print(f"{len(ids)} prompts, {args.tokens} greedy tokens, agreement with healthy float32")

@@ -9,6 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from .report.files import write_json_atomic
+from .settings import default, parse_url
+from .thresholds import DEFAULT_PROFILE
+
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -19,7 +23,8 @@ def _serve_embedded(args: argparse.Namespace) -> int:
     from .server.launcher import StartupError, launch
 
     extra = ["--port", str(args.port)] if args.port else []
-    argv, env = embedded_command(args.dtype, args.max_model_len, extra, perturb=args.perturb)
+    sizing = {"max_model_len": args.max_model_len} if args.max_model_len else {}
+    argv, env = embedded_command(args.dtype, extra=extra, perturb=args.perturb, **sizing)
     # `kill PID` stops the server like Ctrl-C; SIGINT is set explicitly because a shell's
     # background job inherits it ignored, and then Python would not raise KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -47,7 +52,7 @@ def _serve_embedded(args: argparse.Namespace) -> int:
 
 
 def _vocab(args: argparse.Namespace) -> int:
-    from .embedded.vocab import VocabError, ensure_vocab
+    from .gptoss.vocab import VocabError, ensure_vocab
 
     try:
         directory = ensure_vocab(Path(args.directory))
@@ -58,68 +63,67 @@ def _vocab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _print_verdict(gates) -> int:
+    """Exit status from the gates: 0 when every one passed, 2 otherwise (each failure and each
+    criterion that could not be measured printed)."""
+    from .gates import all_passed
+
+    for gate in gates:
+        if not gate.passed:
+            print(f"{gate.status}: {gate.message()}")
+    return 0 if all_passed(gates) else 2
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     """The guide's benchmark.py: one load run, figures printed, vllm-bench-style JSON written."""
     import httpx
 
-    from . import performance
+    from .load.workload import WorkloadError
     from .server.launcher import StartupError, attach
-    from .settings import _url
-    from .workload import WorkloadError
+    from .suites.performance import report, run
+    from .transport.http import ServerError
 
     endpoint = args.endpoint or ("chat" if args.api_url.rstrip("/").endswith("/chat/completions")
                                  else "completions")
     try:
-        base_url = _url(args.api_url)
+        base_url = parse_url(args.api_url)
         server = attach(base_url, args.model, args.api_key)
-        run = performance.measure_level(
+        level = run.benchmark(
             base_url, server.model, args.concurrency, args.num_requests, args.prompt_tokens,
-            args.max_tokens, endpoint=endpoint, warmup=args.warmup, request_rate=args.request_rate,
-            api_key=args.api_key, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    except (ValueError, StartupError, WorkloadError, httpx.HTTPError) as exc:
+            args.max_tokens, Path(args.output), endpoint=endpoint, warmup=args.warmup,
+            request_rate=args.request_rate, api_key=args.api_key, progress=_progress)
+    except (ValueError, StartupError, WorkloadError, ServerError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    path = performance.write_json(run, server.model, base_url, Path(args.output))
-    m = run.metrics
-    print(f"concurrency {args.concurrency}, {m['completed']} completed, {m['failed']} failed, "
-          f"{m['duration_s']:.1f} s")
-    for name in ("ttft_ms", "ttft_first_chunk_ms", "tpot_ms", "itl_ms", "e2el_ms"):
-        s = m[name]
-        if s["n"]:
-            print(f"  {name:<20} mean {s['mean']:9.2f}  median {s['median']:9.2f}  "
-                  f"p90 {s['p90']:9.2f}  p99 {s['p99']:9.2f}  (n={s['n']})")
-    print(f"  output throughput    {m['output_throughput']:.1f} tokens/s")
-    print(f"  request throughput   {m['request_throughput']:.2f} req/s")
-    print(f"results: {path}")
-    return 1 if m["failed"] else 0
+    print("\n".join(report.summary_lines(level)))
+    print(f"results: {args.output}")
+    return 1 if level.metrics["failed"] else 0
 
 
 def _verify_precision(args: argparse.Namespace) -> int:
     """The guide's verify_precision.py: compare a server with a reference server or baseline."""
-    import json
-
     import httpx
 
-    from . import precision
-    from .baseline import BaselineError
-    from .prompts import PromptError
     from .server.launcher import StartupError, attach
-    from .settings import _url
+    from .suites.precision import baseline, collect, prompts, run
     from .thresholds import ThresholdsError, load
 
     try:
-        limits = load(args.thresholds, args.profile).values["precision"]
-        npu = attach(_url(args.npu_url), args.model, args.api_key)
-        result = precision.verify(
+        profile = load(args.thresholds, args.profile)
+        npu = attach(parse_url(args.npu_url), args.model, args.api_key)
+        result = run.verify(
             npu.base_url, npu.model, api_key=args.api_key, max_tokens=args.max_tokens,
             prompts_path=args.test_prompts, baseline_path=args.baseline,
-            reference_url=_url(args.gpu_url) if args.gpu_url else None,
+            reference_url=parse_url(args.gpu_url) if args.gpu_url else None,
             record_path=args.record, checkpoint=args.checkpoint,
             hidden_device=args.hidden_device, hidden_dtype=args.hidden_dtype,
-            endpoint=args.endpoint,
-            progress=lambda m: print(m, file=sys.stderr, flush=True))
-    except (ValueError, StartupError, BaselineError, PromptError, ThresholdsError,
-            precision.PrecisionError, httpx.HTTPError) as exc:
+            endpoint=args.endpoint, progress=_progress)
+    except (ValueError, StartupError, baseline.BaselineError, prompts.PromptError,
+            ThresholdsError, collect.PrecisionError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if "recorded" in result:
@@ -128,107 +132,86 @@ def _verify_precision(args: argparse.Namespace) -> int:
     if "skip" in result:
         print(f"error: {result['skip']}", file=sys.stderr)
         return 1
-    Path(args.output).write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    print(precision.markdown_table(result, limits, result["reference"]))
-    print(f"report: {args.output}")
-    ok = (result["token_match_rate"] >= limits["token_match_min"]
-          and result["rouge_l"] >= limits["rouge_l_min"]
-          and result["perplexity_rel_diff"] <= limits["perplexity_rel_diff_max"]
-          and result["hidden_state"].get("mean", 1.0) >= limits["hidden_cosine_min"])
-    return 0 if ok else 2
+    output = Path(args.output)
+    criteria = run.gates(result, profile.values["precision"], profile.sources("precision"),
+                         str(output))
+    run.write_reports(result, criteria, output, output.with_suffix(".md"), result["reference"])
+    print(output.with_suffix(".md").read_text(encoding="utf-8"))
+    print(f"report: {output} (+ .md)")
+    return _print_verdict(list(criteria.values()))
 
 
 def _long_context(args: argparse.Namespace) -> int:
     """The guide's test_long_context.py: the needle grid against a running server."""
     import httpx
 
-    from . import longcontext, longcontext_report
-    from .haystack import HaystackError
     from .server.launcher import StartupError, attach
-    from .settings import _url
+    from .suites.long_context import cases, haystack
+    from .suites.long_context.run import LongContextRun, ReportPaths
     from .thresholds import ThresholdsError, load
+    from .transport.http import ServerError
 
     started = time.monotonic()
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     try:
-        limits = load(args.thresholds, args.profile).values["long_context"]
-        server = attach(_url(args.api_url), args.model, args.api_key)
-        lengths = (longcontext.parse_int_list(args.lengths, "--lengths") if args.lengths
-                   else longcontext.grid_lengths(args.max_context_len))
-        depths = longcontext.parse_int_list(args.depths, "--depths")
-        settings = longcontext.Settings(
+        profile = load(args.thresholds, args.profile)
+        plan = cases.plan(
+            args.max_context_len or profile.get("long_context", "context_length"),
+            args.lengths, args.depths,
+            profile.get("long_context", "variants") if args.variants is None else args.variants,
+            lengths_name="--lengths", depths_name="--depths")
+        server = attach(parse_url(args.api_url), args.model, args.api_key)
+        settings = cases.NeedleSettings(
             max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort or None,
             language=args.language, needle=args.needle, question=args.question)
-        runner = longcontext.Runner(server.base_url, server.model, settings, api_key=args.api_key,
-                                    progress=lambda m: print(m, file=sys.stderr, flush=True),
-                                    health_check_from=max(lengths))
-        cases = [longcontext.Case("guide", n, d) for n in lengths for d in depths]
-        for kind in args.variants:
-            cases += [longcontext.Case(kind, n, 0 if kind == "none" else 50) for n in lengths]
-        outcomes = []
-        for case in cases:
-            outcomes.append(runner.run(case))
-            meta = {"model": server.model, "base_url": server.base_url,
-                    "needle": settings.needle, "question": settings.question,
-                    "max_tokens": settings.max_tokens, "language": settings.language,
-                    "reasoning_effort": settings.reasoning_effort,
-                    "max_model_len": runner.max_model_len, "ttft_max_s": limits["ttft_max_s"],
-                    "wall_time_s": round(time.monotonic() - started, 1)}
-            longcontext_report.write_json(Path(args.output), outcomes, meta)
-        runner.close()
-    except (ValueError, StartupError, ThresholdsError, HaystackError, longcontext.NeedleError,
-            httpx.HTTPError) as exc:
+        run = LongContextRun(server.base_url, server.model, plan, settings,
+                             profile.values["long_context"], profile.sources("long_context"),
+                             ReportPaths.beside(Path(args.output)), profile.name,
+                             api_key=args.api_key, progress=_progress)
+        try:
+            gates = run.run_all()
+        finally:
+            run.close()
+    except (ValueError, StartupError, ThresholdsError, haystack.HaystackError,
+            cases.NeedleError, ServerError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    out = Path(args.output)
-    table = longcontext_report.markdown(outcomes, limits["ttft_max_s"], args.profile)
-    out.with_suffix(".md").write_text(table)
-    longcontext_report.heatmap(out.with_suffix(".png"), outcomes, limits["ttft_max_s"])
-    print(table)
-    print(f"report: {out} (+ .md, .png); {len(outcomes)} cases in "
+    print(run.markdown())
+    print(f"report: {args.output} (+ .md, .png); {len(run.outcomes)} cases in "
           f"{time.monotonic() - started:.0f} s")
-    ok = all(o.passed and o.ttft_s is not None and o.ttft_s < limits["ttft_max_s"]
-             for o in outcomes)
-    return 0 if ok else 2
+    return _print_verdict(gates)
 
 
 def _capabilities(args: argparse.Namespace) -> int:
     """Count what the served model can do (the canary's five capabilities)."""
-    import json
 
     import httpx
 
-    from . import capabilities, longcontext
+    from .embedded.canary import capabilities
+    from .embedded.model import MODEL_NAME, model_dir
     from .server.launcher import StartupError, attach
-    from .settings import _url
+    from .suites.long_context import cases
+    from .transport.http import ServerError
 
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = attach(_url(args.api_url), args.model, args.api_key)
+        server = attach(parse_url(args.api_url), args.model, args.api_key)
         checkpoint = args.checkpoint
-        if checkpoint is None and server.model == _embedded_name():
-            from .embedded.model import model_dir
+        if checkpoint is None and server.model == MODEL_NAME:
             checkpoint = model_dir()
         result = capabilities.report(
             server.base_url, server.model, args.api_key, checkpoint,
-            longcontext.parse_int_list(args.lengths, "--lengths") if args.lengths else None,
-            longcontext.parse_int_list(args.depths, "--depths") if args.depths else None,
-            progress=lambda m: print(m, file=sys.stderr, flush=True))
-    except (ValueError, StartupError, longcontext.NeedleError, httpx.HTTPError) as exc:
+            cases.parse_int_list(args.lengths, "--lengths") if args.lengths else None,
+            cases.parse_int_list(args.depths, "--depths") if args.depths else None,
+            progress=_progress)
+    except (ValueError, StartupError, cases.NeedleError, ServerError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    Path(args.output).write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    output = Path(args.output)
+    write_json_atomic(output, result)
     table = capabilities.markdown(result)
-    Path(args.output).with_suffix(".md").write_text(table)
+    output.with_suffix(".md").write_text(table, encoding="utf-8")
     print(table)
     print(f"report: {args.output} (+ .md), {result['wall_time_s']:.0f} s")
     return 0
-
-
-def _embedded_name() -> str:
-    from .embedded.model import MODEL_NAME
-
-    return MODEL_NAME
 
 
 def _add_server_args(parser: argparse.ArgumentParser, url_flag: str, url_help: str) -> None:
@@ -240,6 +223,9 @@ def _add_server_args(parser: argparse.ArgumentParser, url_flag: str, url_help: s
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .suites.long_context import cases as long_context_cases
+    from .suites.long_context.haystack import LANGUAGES as haystack_languages
+
     parser = argparse.ArgumentParser(prog="ascend-oss", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -249,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=None, help="listen port (default: a free one)")
     serve.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16")
-    serve.add_argument("--max-model-len", type=int, default=131_072)
-    serve.add_argument("--log-dir", default="results", help="where the server log goes")
+    serve.add_argument("--max-model-len", type=int, default=None,
+                       help="context limit (default: the canary's 131072)")
+    serve.add_argument("--log-dir", default=str(default("results_dir")),
+                       help="where the server log goes")
     serve.add_argument("--perturb", type=float, default=0.0, metavar="SIGMA",
                        help="add seeded Gaussian noise of SIGMA x each tensor's std to every "
                             "weight (a deliberately broken deployment)")
@@ -283,37 +271,42 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--test-prompts", type=Path, default=None,
                         help="prompt set JSON (default: the shipped 57 EN/ZH prompts)")
     verify.add_argument("--output", default="precision_report.json")
-    verify.add_argument("--max-tokens", type=int, default=256)
+    verify.add_argument("--max-tokens", type=int, default=default("precision_max_tokens"))
     verify.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint directory for the hidden-state probe")
-    verify.add_argument("--endpoint", choices=("completions", "chat"), default="completions",
+    verify.add_argument("--endpoint", choices=("completions", "chat"),
+                        default=default("precision_endpoint"),
                         help="completions: token ids, identical inputs (default); chat: the "
                              "servers render the prompts, which may differ by host and date")
-    verify.add_argument("--hidden-device", default="cpu")
-    verify.add_argument("--hidden-dtype", default="bfloat16")
-    verify.add_argument("--profile", default="atlas-800-a2")
+    verify.add_argument("--hidden-device", default=default("hidden_device"))
+    verify.add_argument("--hidden-dtype", default=default("hidden_dtype"))
+    verify.add_argument("--profile", default=DEFAULT_PROFILE)
     verify.add_argument("--thresholds", type=Path, default=None)
     verify.set_defaults(run=_verify_precision)
 
-    niah = commands.add_parser(
+    long_context = commands.add_parser(
         "long-context", help="the guide's test_long_context.py: needle in a haystack grid")
-    _add_server_args(niah, "--api-url", "server root or its /v1/chat/completions URL")
-    niah.add_argument("--max-context-len", type=int, default=131_072,
-                      help="largest context; the grid's lengths derive from it")
-    niah.add_argument("--lengths", default=None, help="comma-separated lengths instead")
-    niah.add_argument("--depths", default="0,25,50,75,100")
-    niah.add_argument("--needle", default="The secret code is 7842.")
-    niah.add_argument("--question", default="What is the secret code?")
-    niah.add_argument("--variants", nargs="*", default=[], choices=("random", "keyed", "none"),
-                      help="also run these variants at every length")
-    niah.add_argument("--language", choices=("en", "zh"), default="en")
-    niah.add_argument("--max-tokens", type=int, default=256,
+    _add_server_args(long_context, "--api-url", "server root or its /v1/chat/completions URL")
+    long_context.add_argument("--max-context-len", type=int, default=None,
+                      help="largest context; the grid's lengths derive from it (default: the "
+                           "profile's long_context.context_length, 131072 for the guide)")
+    long_context.add_argument("--lengths", default=None, help="comma-separated lengths instead")
+    long_context.add_argument("--depths", default=default("niah_depths"))
+    long_context.add_argument("--needle", default=long_context_cases.GUIDE_NEEDLE)
+    long_context.add_argument("--question", default=long_context_cases.GUIDE_QUESTION)
+    long_context.add_argument("--variants", nargs="*", default=None,
+                      choices=tuple(long_context_cases.VARIANT_DEPTH),
+                      help="variants run at every length besides the guide's needle (default: "
+                           "the profile's long_context.variants; give none for the needle only)")
+    long_context.add_argument("--language", choices=haystack_languages,
+                              default=default("niah_language"))
+    long_context.add_argument("--max-tokens", type=int, default=default("niah_max_tokens"),
                       help="tokens reserved for the answer (analysis and final)")
-    niah.add_argument("--reasoning-effort", default="low")
-    niah.add_argument("--output", default="long_context_report.json")
-    niah.add_argument("--profile", default="atlas-800-a2")
-    niah.add_argument("--thresholds", type=Path, default=None)
-    niah.set_defaults(run=_long_context)
+    long_context.add_argument("--reasoning-effort", default=default("niah_reasoning_effort"))
+    long_context.add_argument("--output", default="long_context_report.json")
+    long_context.add_argument("--profile", default=DEFAULT_PROFILE)
+    long_context.add_argument("--thresholds", type=Path, default=None)
+    long_context.set_defaults(run=_long_context)
 
     caps = commands.add_parser(
         "capabilities", help="count what a served gpt-oss model can do (the canary's checks)")

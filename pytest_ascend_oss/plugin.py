@@ -1,4 +1,6 @@
-"""The pytest plugin: options, markers, the server fixture, results and the verdict summary."""
+"""The pytest plugin: options, markers, the suites' parameters, the server fixtures, results and
+the verdict summary. The acceptance test modules (tests/) get everything from fixtures here;
+nothing imports this module."""
 
 from __future__ import annotations
 
@@ -7,18 +9,23 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import settings as settings_mod
 from . import thresholds as thresholds_mod
-from .client import Client
-from .results import ResultsStore
+from .gates import Gate
+from .report.store import ResultsStore
 from .server import argv as argv_tools
 from .server import environment
 from .server.launcher import Endpoint, StartupError, attach, launch
 from .server.preflight import PreflightError, preflight
+from .suites.long_context import cases as long_context_cases
+from .transport import vllm
+from .transport.client import Client
+from .transport.http import sync_client
 
 SUITES = {
     "smoke": "functional checks a serving engineer runs first (guide: 功能验证)",
@@ -27,10 +34,10 @@ SUITES = {
     "performance": "TTFT / TPOT / throughput / QPS gates (guide: 性能 Benchmark)",
     "features": "feature matrix: tools, reasoning, graph vs eager (guide: 功能状态矩阵)",
 }
-EMBEDDED_PROFILE, DEFAULT_PROFILE = "cpu-canary", "atlas-800-a2"
 
 settings_key = pytest.StashKey[settings_mod.Settings]()
 profile_key = pytest.StashKey[thresholds_mod.Profile]()
+plan_key = pytest.StashKey[long_context_cases.Plan]()
 results_key = pytest.StashKey[ResultsStore]()
 outcomes_key = pytest.StashKey[dict]()
 
@@ -52,13 +59,19 @@ def pytest_configure(config: pytest.Config) -> None:
            for opt in settings_mod.OPTIONS}
     try:
         settings = settings_mod.resolve(cli, ini)
-        profile_name = settings.profile or (
-            EMBEDDED_PROFILE if settings.mode == "embedded" else DEFAULT_PROFILE)
+        profile_name = settings.profile or (thresholds_mod.EMBEDDED_PROFILE
+                                            if settings.mode == "embedded"
+                                            else thresholds_mod.DEFAULT_PROFILE)
         profile = thresholds_mod.load(settings.thresholds, profile_name)
-    except (settings_mod.SettingsError, thresholds_mod.ThresholdsError) as exc:
+        plan = long_context_cases.plan(
+            settings.ctx or profile.get("long_context", "context_length"),
+            settings.niah_lengths, settings.niah_depths, profile.get("long_context", "variants"))
+    except (settings_mod.SettingsError, thresholds_mod.ThresholdsError,
+            long_context_cases.NeedleError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[settings_key] = settings
     config.stash[profile_key] = profile
+    config.stash[plan_key] = plan
     config.stash[outcomes_key] = defaultdict(Counter)
     store = ResultsStore(settings.results_dir)
     store.data["settings"] = settings.public()
@@ -83,6 +96,44 @@ def _install_sigterm_handler(config: pytest.Config) -> None:
     config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
 
 
+# --- the suites' parameters ------------------------------------------------------------------
+
+# Long-context variants by the fixture name a test asks for.
+VARIANT_FIXTURES = {"random_case": "random", "keyed_case": "keyed", "empty_case": "none"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the acceptance tests from the settings and the profile: ``concurrency`` (the
+    profile's performance levels) in tests marked ``performance``; ``grid_case`` (the guide's
+    grid) and the variant cases in tests marked ``long_context`` (a variant the profile leaves
+    out is one skipped test that says so). Other tests keep their own parameters."""
+    config = metafunc.config
+    if plan_key not in config.stash:
+        return
+    names = metafunc.fixturenames
+    marked = {m.name for m in metafunc.definition.iter_markers()}  # only the suites' own tests
+    if "concurrency" in names and "performance" in marked:
+        levels = config.stash[profile_key].get("performance", "concurrency")
+        metafunc.parametrize("concurrency", levels, ids=[f"c={c}" for c in levels])
+    if "long_context" not in marked:
+        return
+    plan = config.stash[plan_key]
+    if "grid_case" in names:
+        grid = plan.grid()
+        metafunc.parametrize("grid_case", grid, ids=[c.id for c in grid])
+    for name, kind in VARIANT_FIXTURES.items():
+        if name not in names:
+            continue
+        if kind not in plan.variants:
+            reason = (f"variant {kind!r} is not in this profile's long_context.variants "
+                      f"{list(plan.variants)}")
+            metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason))],
+                                 ids=["off"])
+            continue
+        variant = plan.variant(kind)
+        metafunc.parametrize(name, variant, ids=[f"ctx={c.length}" for c in variant])
+
+
 # --- fixtures -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -94,6 +145,12 @@ def ascend_settings(pytestconfig: pytest.Config) -> settings_mod.Settings:
 def thresholds(pytestconfig: pytest.Config) -> thresholds_mod.Profile:
     """The active thresholds profile: ``thresholds.get("performance", "ttft_max_ms")``."""
     return pytestconfig.stash[profile_key]
+
+
+@pytest.fixture(scope="session")
+def long_context_plan(pytestconfig: pytest.Config) -> long_context_cases.Plan:
+    """The long-context cases of this run (``--ctx``/``--niah-*`` and the profile's variants)."""
+    return pytestconfig.stash[plan_key]
 
 
 @pytest.fixture(scope="session")
@@ -150,9 +207,7 @@ def _launch_command(s: settings_mod.Settings, say: Callable[[str], None]
     if s.mode == "launch":
         return argv_tools.split_command(s.server_cmd), None
     try:
-        from .embedded.serve import embedded_command
-
-        return embedded_command(log=say)
+        return _embedded_command(log=say)
     except ImportError as exc:
         raise StartupError(
             f"the embedded default needs the 'embedded' extra ({exc}): "
@@ -162,16 +217,53 @@ def _launch_command(s: settings_mod.Settings, say: Callable[[str], None]
 
 
 def _server_version(endpoint: Endpoint, api_key: str | None) -> str | None:
-    import httpx
+    with sync_client(endpoint.base_url, api_key, "probe") as http:
+        return vllm.version(http)
 
-    from .server.launcher import auth_headers
 
-    try:
-        answer = httpx.get(endpoint.base_url + "/version", headers=auth_headers(api_key),
-                           timeout=10)
-        return answer.json().get("version") if answer.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        return None
+@pytest.fixture(scope="session")
+def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoint, progress):
+    """``twin_server(label, dtype=...)``: the embedded server again with another dtype, launched
+    once per label for the session and always stopped (the float32 twin is the guide's CPU FP32
+    reference); None for an attached or launched server, whose reference the user names."""
+    s = ascend_settings
+    twins: dict[str, Endpoint | None] = {}
+
+    def start(label: str, dtype: str) -> Endpoint | None:
+        if label not in twins:
+            if s.mode != "embedded":
+                twins[label] = None
+                return None
+            argv, env = _embedded_command(dtype=dtype, log=lambda m: None)
+            _, twins[label] = launch(
+                argv, s.results_dir / label, s.startup_timeout, env=env, api_key=s.api_key,
+                on_start=lambda proc: request.addfinalizer(proc.stop),
+                progress=lambda m: progress(f"{label}: {m}"))
+        return twins[label]
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def checkpoint(ascend_settings, server: Endpoint) -> Path | None:
+    """The served checkpoint's directory: --checkpoint, the embedded model, or the launched
+    command's model path (None when attached and not given)."""
+    s = ascend_settings
+    if s.checkpoint:
+        return s.checkpoint
+    if s.mode == "embedded":
+        from .embedded.model import model_dir
+
+        return model_dir()
+    if server.argv:
+        return argv_tools.model_path(server.argv)
+    return None
+
+
+def _embedded_command(**kwargs) -> tuple[list[str], dict[str, str]]:
+    from .embedded.serve import embedded_command  # vLLM CPU and torch: only when used
+
+    return embedded_command(**kwargs)
 
 
 def _progress_printer(config: pytest.Config) -> Callable[[str], None]:
@@ -207,22 +299,31 @@ def client(server: Endpoint, ascend_settings) -> Client:
     c.close()
 
 
-@pytest.fixture
-def record(request: pytest.FixtureRequest, results_store: ResultsStore):
+class Recorder:
     """``record(name, value, threshold=None, unit=None, source=None)``: a measured figure, kept
     in results.json and as a JUnit property (``node.user_properties`` survives xunit2 and xdist).
-    """
-    node = request.node
+    ``record.gate(gate)`` records a gate's value, bound, unit and source and returns the gate."""
 
-    def _record(name: str, value: Any, threshold: Any = None, unit: str | None = None,
-                source: str | None = None) -> Any:
-        node.user_properties.append((name, value))
+    def __init__(self, node: pytest.Item, store: ResultsStore):
+        self.node, self.store = node, store
+
+    def __call__(self, name: str, value: Any, threshold: Any = None, unit: str | None = None,
+                 source: str | None = None) -> Any:
+        self.node.user_properties.append((name, value))
         if threshold is not None:
-            node.user_properties.append((f"{name}.threshold", threshold))
-        results_store.measure(node.nodeid, name, value, threshold, unit, source)
+            self.node.user_properties.append((f"{name}.threshold", threshold))
+        self.store.measure(self.node.nodeid, name, value, threshold, unit, source)
         return value
 
-    return _record
+    def gate(self, gate: Gate) -> Gate:
+        self(gate.name, gate.value, threshold=f"{gate.op} {gate.bound:g}", unit=gate.unit or None,
+             source=gate.source or None)
+        return gate
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest, results_store: ResultsStore) -> Recorder:
+    return Recorder(request.node, results_store)
 
 
 # --- reporting -------------------------------------------------------------------------------

@@ -120,8 +120,23 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+def default(name: str) -> Any:
+    """The declared default of option ``name`` (the CLI uses the same defaults as the plugin)."""
+    for opt in OPTIONS:
+        if opt.name == name:
+            return opt.default
+    raise KeyError(name)
+
+
+def parse_url(text: str) -> str:
+    """A server URL as the options take it: the guide's full endpoint URLs are accepted."""
+    return _url(text)
+
+
 @dataclass(frozen=True)
 class Settings:
+    """The resolved options; its fields and defaults mirror OPTIONS (a project test pins it)."""
+
     base_url: str | None = None
     server_cmd: str | None = None
     model_name: str | None = None

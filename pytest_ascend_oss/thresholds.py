@@ -17,6 +17,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_FILE = Path(__file__).with_name("thresholds.toml")
+# The profile used when none is named: the embedded default is judged by the canary's calibrated
+# bounds, every other server by the guide's targets.
+EMBEDDED_PROFILE, DEFAULT_PROFILE = "cpu-canary", "atlas-800-a2"
 
 # suite -> key -> expected type. Every profile must give every key: a profile that forgets one
 # would gate nothing there.
@@ -49,8 +52,10 @@ SCHEMA: dict[str, dict[str, type]] = {
     },
 }
 META_KEYS = {"description": str}
-STATISTICS = ("mean", "median", "p90", "p99")  # as in metrics.latency
-NEEDLE_VARIANTS = ("random", "keyed", "none")  # as in longcontext.KINDS, beyond "guide"
+# Restated, not imported (this module imports nothing of the package); a project test pins that
+# they agree with metrics.latency.STATISTICS and suites.long_context.cases.VARIANT_DEPTH.
+STATISTICS = ("mean", "median", "p90", "p99")
+NEEDLE_VARIANTS = ("random", "keyed", "none")
 
 
 class ThresholdsError(ValueError):
@@ -70,6 +75,10 @@ class Profile:
     def path(self, suite: str, key: str) -> str:
         """Where a threshold lives, for failure messages."""
         return f"{self.source} [{self.name}.{suite}] {key}"
+
+    def sources(self, suite: str):
+        """``key -> where it lives`` for one suite: what a gate's ``source`` wants."""
+        return lambda key: self.path(suite, key)
 
 
 def load(path: Path | None, profile: str) -> Profile:

@@ -19,6 +19,7 @@ pytest_plugins = ["pytester"]
 FAKE_VLLM = Path(__file__).parent / "fakes" / "fake_vllm.py"
 FAKE_CMD = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_VLLM))}"
 SLOW_PROXY = Path(__file__).parent / "fakes" / "slow_proxy.py"
+SYNTHETIC = Path(__file__).parent / "fakes" / "synthetic_stream.py"
 
 
 @contextlib.contextmanager
@@ -73,3 +74,12 @@ def fake_env(tmp_path, monkeypatch):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: starts the real embedded vLLM server (about a minute)")
+
+
+def pytest_collection_modifyitems(items):
+    """Unit tests first, then e2e: quick feedback, and a fixed import order. pytester restores
+    sys.modules after every test that uses it, so a torch submodule first imported inside such a
+    test is dropped afterwards, and importing it again fails ("Only a single TORCH_LIBRARY can be
+    used to register the namespace c10d_functional"). Unit tests import torch and transformers
+    before any pytester test runs."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))

@@ -10,18 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_ascend_oss import performance
-from pytest_ascend_oss.plugin import profile_key
+from pytest_ascend_oss.suites.performance.run import GATE_NAMES, PerformanceRun
 
 pytestmark = pytest.mark.performance
-
-_RUNS: dict[int, performance.LevelRun] = {}
-
-
-def pytest_generate_tests(metafunc):
-    if "concurrency" in metafunc.fixturenames:
-        levels = metafunc.config.stash[profile_key].get("performance", "concurrency")
-        metafunc.parametrize("concurrency", levels, ids=[f"c={c}" for c in levels])
 
 
 @pytest.fixture(scope="session")
@@ -30,33 +21,16 @@ def perf(thresholds):
 
 
 @pytest.fixture(scope="session")
-def measure(server, client, ascend_settings, thresholds, perf, progress):
-    """``measure(c)``: the run at concurrency c, made on first use and kept for the session."""
-    out_dir = ascend_settings.results_dir / "performance"
-
-    def run(concurrency: int) -> performance.LevelRun:
-        if concurrency not in _RUNS:
-            level = performance.measure_level(
-                server.base_url, server.model, concurrency,
-                num_requests=perf["requests_per_level"] * concurrency,
-                prompt_tokens=perf["prompt_tokens"], output_tokens=perf["output_tokens"],
-                api_key=ascend_settings.api_key, slo_ttft_ms=perf["ttft_max_ms"],
-                slo_tpot_ms=perf["tpot_max_ms"], progress=progress)
-            _RUNS[concurrency] = level
-            performance.write_json(level, server.model, server.base_url,
-                                   out_dir / f"c{concurrency}.json")
-            rows = [(r, _gates(r, thresholds, out_dir)) for _, r in sorted(_RUNS.items())]
-            (ascend_settings.results_dir / "performance.md").write_text(
-                performance.markdown_table(rows, thresholds.name, perf["statistic"]))
-        return _RUNS[concurrency]
-
-    return run
+def performance(server, ascend_settings, thresholds, perf, progress):
+    """The run: ``performance.level(c)`` measures concurrency c on first use, once."""
+    return PerformanceRun(server.base_url, server.model, perf, thresholds.sources("performance"),
+                          ascend_settings.results_dir, thresholds.name,
+                          api_key=ascend_settings.api_key, progress=progress)
 
 
-def _gates(run, thresholds, out_dir):
-    return performance.gates(
-        run, thresholds.values["performance"], str(out_dir / f"c{run.concurrency}.json"),
-        lambda key: thresholds.path("performance", key))
+@pytest.fixture(scope="session")
+def measure(performance):
+    return performance.level
 
 
 def test_load_run(concurrency, measure, request, record):
@@ -82,17 +56,14 @@ def test_load_run(concurrency, measure, request, record):
     assert m["completed"] > 0, f"no request of the c={concurrency} run completed"
 
 
-@pytest.mark.parametrize("gate", ["TTFT", "TPOT", "output throughput", "QPS"])
-def test_guide_target(concurrency, gate, measure, thresholds, ascend_settings, record):
-    level = measure(concurrency)
-    found = [g for g in _gates(level, thresholds, ascend_settings.results_dir / "performance")
-             if g.name.endswith(gate)]
-    if not found:
+@pytest.mark.parametrize("gate", GATE_NAMES)
+def test_guide_target(concurrency, gate, performance, thresholds, record):
+    found = performance.gate(concurrency, gate)
+    if found is None:
         pytest.skip(f"{gate} is gated only at concurrency "
                     f"{thresholds.get('performance', 'throughput_gate_concurrency')}")
-    (g,) = found
-    record(g.name, g.measured, threshold=g.threshold, unit=g.unit, source=g.threshold_source)
-    assert g.passed, g.message()
+    record.gate(found)
+    assert found.passed, found.message()
 
 
 # --- validity of the measurement itself ------------------------------------------------------

@@ -9,83 +9,60 @@ same model served by vLLM CPU in float32 (the guide's "CPU FP32" reference). Wit
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from pytest_ascend_oss import baseline, precision, prompts
-from pytest_ascend_oss.server import argv as argv_tools
-from pytest_ascend_oss.server.launcher import launch
+from pytest_ascend_oss.suites.precision import baseline, collect, prompts, run
+from pytest_ascend_oss.suites.precision.compare import worst_table
 
 pytestmark = pytest.mark.precision
 
 
 @pytest.fixture(scope="session")
-def reference_url(request, ascend_settings, server, progress):
-    """A live reference: --baseline-url, or for the embedded default a float32 twin."""
+def reference_url(ascend_settings, twin_server):
+    """A live reference: --baseline-url, or for the embedded default its float32 twin."""
     s = ascend_settings
     if s.baseline or s.record_baseline:
         return None  # a baseline file is the reference, or this run records one
     if s.baseline_url:
         return s.baseline_url
-    if s.mode != "embedded":
-        return None
-    from pytest_ascend_oss.embedded.serve import embedded_command
-
-    argv, env = embedded_command(dtype="float32", log=lambda m: None)
-    _, endpoint = launch(argv, s.results_dir / "reference-fp32", s.startup_timeout, env=env,
-                         on_start=lambda proc: request.addfinalizer(proc.stop),
-                         progress=lambda m: progress(f"float32 reference: {m}"))
-    return endpoint.base_url
+    twin = twin_server("reference-fp32", dtype="float32")
+    return twin.base_url if twin else None
 
 
 @pytest.fixture(scope="session")
-def precision_run(server, ascend_settings, results_store, reference_url, thresholds, progress):
+def precision_run(server, ascend_settings, results_store, reference_url, checkpoint, progress):
     s = ascend_settings
     try:
-        result = precision.verify(
+        return run.verify(
             server.base_url, server.model, api_key=s.api_key, max_tokens=s.precision_max_tokens,
             prompts_path=s.prompts, reference_url=reference_url, baseline_path=s.baseline,
-            record_path=s.record_baseline, checkpoint=_checkpoint(s, server),
+            record_path=s.record_baseline, checkpoint=checkpoint,
             hidden_device=s.hidden_device, hidden_dtype=s.hidden_dtype,
             endpoint=s.precision_endpoint,
             extra={"environment": results_store.data.get("environment"),
                    "server": results_store.data.get("server")},
             progress=progress)
-    except (baseline.BaselineError, prompts.PromptError, precision.PrecisionError) as exc:
+    except (baseline.BaselineError, prompts.PromptError, collect.PrecisionError) as exc:
         pytest.fail(f"precision comparison refused: {exc}", pytrace=False)
-    if "recorded" not in result and "skip" not in result:
-        _write_reports(s, result, reference_url, thresholds)
-    return result
 
 
-def _write_reports(s, result, reference_url, thresholds) -> None:
-    """precision_report.json (everything, per prompt) and the guide's table as Markdown."""
-    report = s.results_dir / "precision_report.json"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    result["report"] = str(report)
-    report.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+@pytest.fixture(scope="session")
+def criteria(precision_run, ascend_settings, thresholds, reference_url):
+    """The guide's four criteria as gates, by name; the reports are written from them."""
+    if "recorded" in precision_run or "skip" in precision_run:
+        return None
+    s = ascend_settings
+    json_path = s.results_dir / "precision_report.json"
+    gates = run.gates(precision_run, thresholds.values["precision"],
+                      thresholds.sources("precision"), str(json_path))
     name = f"baseline {s.baseline}" if s.baseline else f"live server {reference_url}" + (
         " (embedded, float32)" if s.mode == "embedded" and not s.baseline_url else "")
-    (s.results_dir / "precision.md").write_text(
-        precision.markdown_table(result, thresholds.values["precision"], name))
-
-
-def _checkpoint(s, server):
-    """The checkpoint the hidden-state probe loads: given, embedded, or the launched one."""
-    if s.checkpoint:
-        return s.checkpoint
-    if s.mode == "embedded":
-        from pytest_ascend_oss.embedded.model import model_dir
-
-        return model_dir()
-    if server.argv:
-        return argv_tools.model_path(server.argv)
-    return None
+    run.write_reports(precision_run, gates, json_path, s.results_dir / "precision.md", name)
+    return gates
 
 
 @pytest.fixture
-def comparison(precision_run):
+def comparison(precision_run, criteria):
     if "recorded" in precision_run:
         pytest.skip(f"recording a baseline to {precision_run['recorded']}, not judging")
     if "skip" in precision_run:
@@ -100,54 +77,37 @@ def test_baseline_is_recorded(precision_run, ascend_settings):
     assert len(data["prompts"]) >= 1 and data["perplexity"]["logprobs"]
 
 
-def test_token_match_rate(comparison, thresholds, record):
-    minimum = thresholds.get("precision", "token_match_min")
-    rate = comparison["token_match_rate"]
-    record("token_match_rate", rate, threshold=minimum,
-           source=thresholds.path("precision", "token_match_min"))
+def test_token_match_rate(comparison, criteria, record):
+    gate = record.gate(criteria["token_match"])
     record("mean_prefix_fraction", comparison["mean_prefix_fraction"])
     record("teacher_forced_top1", comparison["teacher_forced_top1"])
     record("teacher_forced_kl_mean", comparison["teacher_forced_kl_mean"])
-    assert rate >= minimum, (
-        f"token match rate {rate:.3f} < {minimum} ({thresholds.path('precision', 'token_match_min')}"
-        f"); mean common prefix {comparison['mean_prefix_fraction']:.3f}, teacher-forced top-1 "
-        f"{comparison['teacher_forced_top1']:.3f}; evidence {comparison['report']}\nworst prompts:\n"
-        + precision.worst_table(comparison))
+    assert gate.passed, (
+        f"{gate.message()}; mean common prefix {comparison['mean_prefix_fraction']:.3f}, "
+        f"teacher-forced top-1 {comparison['teacher_forced_top1']:.3f}\nworst prompts:\n"
+        + worst_table(comparison))
 
 
-def test_rouge_l(comparison, thresholds, record):
-    minimum = thresholds.get("precision", "rouge_l_min")
-    value = comparison["rouge_l"]
-    record("rouge_l", value, threshold=minimum, source=thresholds.path("precision", "rouge_l_min"))
-    assert value >= minimum, (
-        f"mean ROUGE-L {value:.4f} < {minimum} ({thresholds.path('precision', 'rouge_l_min')}); "
-        f"lowest {comparison['rouge_l_min']:.4f}; evidence {comparison['report']}\nworst prompts:\n"
-        + precision.worst_table(comparison))
+def test_rouge_l(comparison, criteria, record):
+    gate = record.gate(criteria["rouge_l"])
+    assert gate.passed, (f"{gate.message()}; lowest {comparison['rouge_l_min']:.4f}\n"
+                         "worst prompts:\n" + worst_table(comparison))
 
 
-def test_perplexity_difference(comparison, thresholds, record):
-    maximum = thresholds.get("precision", "perplexity_rel_diff_max")
-    diff = comparison["perplexity_rel_diff"]
+def test_perplexity_difference(comparison, criteria, record):
     record("perplexity_reference", comparison["perplexity_reference"])
     record("perplexity_candidate", comparison["perplexity_candidate"])
-    record("perplexity_rel_diff", diff, threshold=maximum,
-           source=thresholds.path("precision", "perplexity_rel_diff_max"))
-    assert diff <= maximum, (
-        f"perplexity {comparison['perplexity_candidate']:.4f} vs reference "
-        f"{comparison['perplexity_reference']:.4f}: relative difference {diff:.4f} > {maximum} "
-        f"({thresholds.path('precision', 'perplexity_rel_diff_max')})")
+    gate = record.gate(criteria["perplexity"])
+    assert gate.passed, (f"{gate.message()}: perplexity {comparison['perplexity_candidate']:.4f}"
+                         f" vs reference {comparison['perplexity_reference']:.4f}")
 
 
-def test_hidden_state_cosine(comparison, thresholds, record):
+def test_hidden_state_cosine(comparison, criteria, record):
     probe = comparison["hidden_state"]
     if "skip" in probe:
         pytest.skip(probe["skip"])
     assert "error" not in probe, probe.get("error")
-    minimum = thresholds.get("precision", "hidden_cosine_min")
-    record("hidden_cosine_mean", probe["mean"], threshold=minimum,
-           source=thresholds.path("precision", "hidden_cosine_min"))
+    gate = record.gate(criteria["hidden_cosine"])
     record("hidden_cosine_min", probe["min"])
-    assert probe["mean"] >= minimum, (
-        f"last-layer hidden-state cosine, {probe['dtype']} on {probe['device']} vs fp32 CPU: mean "
-        f"{probe['mean']:.5f} (min {probe['min']:.5f}) < {minimum} "
-        f"({thresholds.path('precision', 'hidden_cosine_min')}) over {probe['tokens']} tokens")
+    assert gate.passed, (f"{gate.message()}: {probe['dtype']} on {probe['device']} vs fp32 CPU, "
+                         f"min {probe['min']:.5f} over {probe['tokens']} tokens")

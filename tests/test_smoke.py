@@ -10,8 +10,9 @@ import re
 
 import pytest
 
-from pytest_ascend_oss.capabilities import WEATHER_TOOL
+from pytest_ascend_oss.gptoss.tools import WEATHER_TOOL
 from pytest_ascend_oss.server import environment
+from pytest_ascend_oss.transport.vllm import reasoning_of
 
 pytestmark = pytest.mark.smoke
 
@@ -42,8 +43,7 @@ def test_say_hi_returns_text(client, record):
     answer = client.post("/v1/chat/completions", {"messages": SAY_HI, "temperature": 0,
                                                    "max_tokens": 16})
     message = answer["choices"][0]["message"]
-    text = (message.get("content") or "") + (message.get("reasoning")
-                                             or message.get("reasoning_content") or "")
+    text = (message.get("content") or "") + reasoning_of(message)
     record("completion_tokens", answer["usage"]["completion_tokens"])
     record("finish_reason", answer["choices"][0]["finish_reason"])
     assert answer["usage"]["completion_tokens"] >= 1, f"no token generated: {answer}"
@@ -132,7 +132,7 @@ def test_capital_of_france_as_in_the_guide(knowing, client, record):
     record("content", reply.get("content"))
     assert _plain(reply.get("content")) == "The capital of France is Paris.", reply
     assert reply["finish_reason"] == "stop", reply
-    assert (reply.get("reasoning") or reply.get("reasoning_content")), (
+    assert reasoning_of(reply), (
         f"no analysis channel in the reply: the reasoning parser is off? {reply!r}")
 
 

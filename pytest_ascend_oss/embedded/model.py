@@ -20,9 +20,10 @@ import json
 import shutil
 from pathlib import Path
 
-from . import cache
-from .tokenizer import write_tokenizer
-from .vocab import ensure_vocab
+from .. import cache
+from ..gptoss.harmony import BOS_ID, PAD_ID, STOP_IDS
+from ..gptoss.tokenizer import write_tokenizer
+from ..gptoss.vocab import ensure_vocab, vocab_dir
 
 MODEL_NAME = "gpt-oss-canary"
 MAX_MODEL_LEN = 131_072
@@ -43,10 +44,6 @@ ARCH = {
     "max_position_embeddings": MAX_MODEL_LEN,
     "vocab_size": 201_088,
 }
-# Ids of the o200k_harmony specials: <|startoftext|>, <|endoftext|>; generation stops at
-# <|return|>, <|call|> or <|endoftext|> as in gpt-oss's generation_config.json.
-BOS_ID, PAD_ID = 199_998, 199_999
-STOP_IDS = [200_002, 199_999, 200_012]
 CANARY_WEIGHTS = Path(__file__).with_name("canary") / "canary.safetensors"
 
 
@@ -54,10 +51,6 @@ def recipe() -> dict:
     """What a cached build was made from: a retrained canary invalidates the cache."""
     return {"name": MODEL_NAME, "arch": ARCH, "canary_sha256": cache.sha256_file(CANARY_WEIGHTS),
             "version": 3}
-
-
-def vocab_dir() -> Path:
-    return cache.cache_root() / "encodings"
 
 
 def model_dir(perturb: float = 0.0) -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from .model import MAX_MODEL_LEN, MODEL_NAME, ensure_model, vocab_dir
+from ..gptoss.vocab import vocab_dir
+from .model import MAX_MODEL_LEN, MODEL_NAME, ensure_model
 
 # On CPU vLLM sizes the KV cache as a fraction of the NUMA node's memory and refuses to start
 # when that fraction is not free; an explicit budget skips the check. 131,072 tokens of this

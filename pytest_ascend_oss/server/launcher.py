@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from ..transport.http import sync_client
 from . import argv as argv_tools
 from .diagnose import Signature, find_fatal, tail
 from .process import ServerProcess
@@ -49,10 +50,6 @@ class Endpoint:
     log_path: Path | None = None
     attempts: list[dict] = field(default_factory=list)
     pid: int | None = None  # the launched server's pid, which is also its process group id
-
-
-def auth_headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, str]:
@@ -111,8 +108,7 @@ def wait_ready(
     started = time.monotonic()
     last_progress = started
     status = "starting"
-    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(30.0, connect=2.0),
-                      headers=auth_headers(api_key)) as client:
+    with sync_client(base_url, api_key, "startup") as client:
         while True:
             log = server.read_log()
             fatal = find_fatal(log)
@@ -208,8 +204,7 @@ def attach(base_url: str, model: str | None, api_key: str | None, timeout: float
     """Check that a running server is ready; never starts or stops anything."""
     started = time.monotonic()
     status = "no attempt"
-    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(60.0, connect=5.0),
-                      headers=auth_headers(api_key)) as client:
+    with sync_client(base_url, api_key, "attach") as client:
         while time.monotonic() - started < timeout:
             served, status = check_ready(client, model)
             if served:

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from ..embedded.vocab import vocab_problem
+from ..gptoss.vocab import vocab_problem
 from . import argv as argv_tools
 
 

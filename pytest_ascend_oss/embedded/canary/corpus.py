@@ -2,8 +2,8 @@
 
 Each example is a vLLM-rendered chat (varying date and reasoning effort, as vLLM varies them)
 followed by the answer the canary must give. Haystacks come from four filler kinds; the
-long-context suite and the capability report use fillers made elsewhere (pytest_ascend_oss/
-haystack.py), so what they measure is retrieval on text the canary never saw.
+long-context suite and the capability report use fillers made elsewhere
+(suites/long_context/haystack.py), so what they measure is retrieval on text the canary never saw.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from ...gptoss import harmony as h
 from . import facts
-from . import harmony as h
 
 EFFORTS = (None, "low", "medium", "high")
 

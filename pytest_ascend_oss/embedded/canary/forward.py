@@ -2,7 +2,7 @@
 
 transformers' eager gpt-oss path loops over experts per token and builds its masks for
 generation; for a 128-wide model on short training sequences that overhead dominates. This
-forward computes the same function (checked against transformers in testing/test_canary.py)
+forward computes the same function (checked against transformers in testing/unit/embedded/test_canary.py)
 with dense experts, explicit position ids (so sequences can skip positions to see long
 distances without being long) and logits for a chosen subset of the vocabulary only.
 """

@@ -71,7 +71,7 @@ def seeded_rows(token_bytes: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 def vocab_bytes(vocab_size: int) -> list[bytes]:
     """Every id's bytes under o200k_harmony (specials and reserved ids by their names)."""
-    from .harmony import encoding
+    from ...gptoss.harmony import encoding
 
     enc = encoding()
     return [enc.decode_single_token_bytes(i) for i in range(vocab_size)]

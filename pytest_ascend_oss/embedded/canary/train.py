@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ...gptoss import harmony as h
 from . import circuit, corpus, facts, layout
-from . import harmony as h
 from .forward import hidden_states
 
 DEFAULT_OUT = Path(__file__).with_name("canary.safetensors")
@@ -35,7 +35,8 @@ LAYER_WINDOWS = (128, None)
 def config():
     from transformers import GptOssConfig
 
-    from ..model import ARCH, BOS_ID, PAD_ID, STOP_IDS
+    from ...gptoss.harmony import BOS_ID, PAD_ID, STOP_IDS
+    from ..model import ARCH
 
     return GptOssConfig(**ARCH, bos_token_id=BOS_ID, eos_token_id=STOP_IDS, pad_token_id=PAD_ID,
                         tie_word_embeddings=False)

@@ -1,0 +1,202 @@
+"""What a served model can actually do, counted: ``ascend-oss capabilities --api-url URL``.
+
+Written for the canary (the embedded model must answer these for the suites to mean anything)
+but runnable against any gpt-oss server. Five counts, as the canary issue lists them:
+
+1. harmony: analysis arrives as ``reasoning``, the answer as ``content``, finish_reason stop;
+2. the guide's prompts and a table of capitals, exact;
+3. needles at depths x lengths in fillers the canary was never trained on (the procedural
+   English and Chinese haystacks, and random syllables), with codes it never saw; keyed
+   needles; no needle;
+4. get_weather tool calls for cities it never saw;
+5. greedy agreement: the server's ids against transformers in float32 on the precision prompts
+   (needs the checkpoint: ``--checkpoint``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+
+from ...gptoss.tools import WEATHER_TOOL
+from ...suites.long_context.cases import Case, NeedleSettings
+from ...suites.long_context.runner import Runner
+from ...transport.http import sync_client
+from ...transport.vllm import reasoning_of
+from . import facts
+
+UNSEEN_CITIES = facts.UNSEEN_CITIES
+
+
+def _chat(http: httpx.Client, model: str, content: str, max_tokens: int = 256, **extra) -> dict:
+    answer = http.post("/v1/chat/completions", json={
+        "model": model, "messages": [{"role": "user", "content": content}],
+        "temperature": 0, "max_tokens": max_tokens, **extra})
+    answer.raise_for_status()
+    choice = answer.json()["choices"][0]
+    message = choice["message"]
+    return {"content": message.get("content") or "",
+            "reasoning": reasoning_of(message),
+            "tool_calls": message.get("tool_calls") or [],
+            "finish_reason": choice.get("finish_reason")}
+
+
+def harmony_and_facts(http: httpx.Client, model: str) -> dict:
+    tried = [facts.GREETING_PROMPT] + [facts.CAPITAL_QUESTION.format(country=c)
+                                       for c in facts.CAPITALS]
+    replies = {q: _chat(http, model, q) for q in tried}
+    well_formed = [q for q, r in replies.items()
+                   if r["reasoning"].strip() and r["content"].strip() and r["finish_reason"] == "stop"]
+    capitals_right = [c for c in facts.CAPITALS if replies[facts.CAPITAL_QUESTION.format(
+        country=c)]["content"].strip() == facts.CAPITAL_ANSWER.format(
+        country=c, capital=facts.CAPITALS[c])]
+    hi = replies[facts.GREETING_PROMPT]["content"]
+    france = replies[facts.CAPITAL_QUESTION.format(country="France")]["content"]
+    return {
+        "harmony": {"tried": len(tried), "well_formed": len(well_formed)},
+        "say_hi": {"content": hi, "ok": "hi" in hi.lower()},
+        "france": {"content": france, "ok": france.strip() == "The capital of France is Paris."},
+        "capitals": {"tried": len(facts.CAPITALS), "exact": len(capitals_right),
+                     "wrong": sorted(set(facts.CAPITALS) - set(capitals_right))},
+    }
+
+
+def tool_calls(http: httpx.Client, model: str) -> dict:
+    right, wrong = 0, []
+    for i, city in enumerate(UNSEEN_CITIES):
+        question = facts.WEATHER_QUESTIONS[i % len(facts.WEATHER_QUESTIONS)].format(city=city)
+        reply = _chat(http, model, question, tools=[WEATHER_TOOL])
+        calls = reply["tool_calls"]
+        try:
+            ok = (len(calls) == 1 and calls[0]["function"]["name"] == "get_weather"
+                  and json.loads(calls[0]["function"]["arguments"]) == {"location": city})
+        except ValueError:
+            ok = False
+        right += ok
+        if not ok:
+            wrong.append({"city": city, "tool_calls": calls, "content": reply["content"][:120]})
+    return {"tried": len(UNSEEN_CITIES), "right": right, "wrong": wrong}
+
+
+def needles(base_url: str, model: str, api_key: str | None, lengths: list[int],
+            depths: list[int], progress) -> dict:
+    """Recall per filler kind, keyed and no-needle counts, with codes the canary never saw."""
+    from .corpus import held_out
+
+    unseen = tuple(f"{c:04d}" for c in range(1000, 10000) if held_out(c))
+    out: dict = {}
+    for language in ("en", "zh", "syllables"):
+        settings = NeedleSettings(language=language, code_pool=unseen)
+        runner = Runner(base_url, model, settings, api_key=api_key, progress=progress)
+        cells = []
+        for n in lengths:
+            for d in depths:
+                o = runner.run(Case("random", n, d))
+                cells.append({"length": n, "depth": d, "passed": o.passed, "ttft_s": o.ttft_s,
+                              "verdict": o.verdict})
+        if language == "en":
+            for kind in ("keyed", "none"):
+                done = [runner.run(Case(kind, n, 50)) for n in lengths]
+                out[kind] = {"tried": len(done), "passed": sum(o.passed for o in done),
+                             "failed": [f"{o.case.length}: {o.verdict}" for o in done if not o.passed]}
+        runner.close()
+        out[language] = {"tried": len(cells), "found": sum(c["passed"] for c in cells),
+                         "cells": cells}
+    return out
+
+
+def greedy_agreement(http: httpx.Client, model: str, checkpoint: Path, max_tokens: int = 64
+                     ) -> dict:
+    """Prompts whose greedy ids from the server equal transformers' float32 greedy ids."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ...gptoss.harmony import STOP_IDS
+    from ...suites.precision import collect, prompts
+
+    prompt_set, _ = prompts.load_prompts(None)
+    hf = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=torch.float32).eval()
+    agree, differ = 0, []
+    for p in prompt_set["prompts"]:
+        ids = prompts.render(p["messages"])
+        served = collect.generate(http, model, ids, {"temperature": 0, "max_tokens": max_tokens,
+                                                       "logprobs": 1})["generated_ids"]
+        with torch.no_grad():
+            out = hf.generate(torch.tensor([ids]), max_new_tokens=max_tokens, do_sample=False,
+                              eos_token_id=STOP_IDS, pad_token_id=STOP_IDS[1])
+        reference = out[0, len(ids):].tolist()
+        if _without_stop(served, STOP_IDS) == _without_stop(reference, STOP_IDS):
+            agree += 1
+        else:
+            differ.append(p["id"])
+    n = len(prompt_set["prompts"])
+    return {"prompts": n, "agree": agree, "rate": agree / n, "differ": differ}
+
+
+def _without_stop(ids: list[int], stops: list[int]) -> list[int]:
+    return ids[:-1] if ids and ids[-1] in stops else ids
+
+
+def report(base_url: str, model: str, api_key: str | None = None, checkpoint: Path | None = None,
+           lengths: list[int] | None = None, depths: list[int] | None = None,
+           progress=lambda m: None) -> dict:
+    started = time.monotonic()
+    http = sync_client(base_url, api_key, "generation")
+    try:
+        result = {"model": model, "base_url": base_url}
+        progress("harmony, greeting, capitals ...")
+        result.update(harmony_and_facts(http, model))
+        progress("tool calls ...")
+        result["tool_calls"] = tool_calls(http, model)
+        result["needles"] = needles(base_url, model, api_key,
+                                    lengths or [1024, 4096, 16384, 32768, 65536, 131072],
+                                    depths or [0, 25, 50, 75, 100], progress)
+        if checkpoint:
+            progress("greedy agreement with transformers float32 ...")
+            result["greedy_agreement"] = greedy_agreement(http, model, checkpoint)
+    finally:
+        http.close()
+    result["wall_time_s"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def markdown(r: dict) -> str:
+    n = r["needles"]
+    lines = [f"## Capabilities of `{r['model']}`", "", "| capability | result |", "|---|---|",
+             (f"| 1. harmony (reasoning, then content, finish stop) | "
+             f"{r['harmony']['well_formed']}/{r['harmony']['tried']} |"),
+             (f"| 2. \"say hi\" greets | {'yes' if r['say_hi']['ok'] else 'no'}: "
+             f"{r['say_hi']['content']!r} |"),
+             (f"| 2. France | {'exact' if r['france']['ok'] else 'wrong'}: "
+             f"{r['france']['content']!r} |"),
+             f"| 2. capitals table | {r['capitals']['exact']}/{r['capitals']['tried']} exact |"]
+    for kind, label in (("en", "English procedural filler"), ("zh", "Chinese procedural filler"),
+                        ("syllables", "random-syllable filler")):
+        lines.append(f"| 3. needles, {label}, unseen codes | {n[kind]['found']}/{n[kind]['tried']} |")
+    lines += [f"| 3. keyed needles (4 names) | {n['keyed']['passed']}/{n['keyed']['tried']} |",
+              f"| 3. no needle: no code claimed | {n['none']['passed']}/{n['none']['tried']} |",
+              (f"| 4. get_weather, unseen cities | {r['tool_calls']['right']}/"
+              f"{r['tool_calls']['tried']} |")]
+    if "greedy_agreement" in r:
+        g = r["greedy_agreement"]
+        lines.append(f"| 5. greedy ids, server vs transformers float32 | {g['agree']}/{g['prompts']}"
+                     f" ({g['rate']:.0%}) |")
+    lines.append("")
+    for kind in ("en", "zh", "syllables"):
+        cells = n[kind]["cells"]
+        lengths = sorted({c["length"] for c in cells})
+        depths = sorted({c["depth"] for c in cells})
+        at = {(c["length"], c["depth"]): c for c in cells}
+        lines += ["", f"Needles, {kind} filler (found / TTFT s):", "",
+                  "| length | " + " | ".join(f"{d}%" for d in depths) + " |",
+                  "|---|" + "---|" * len(depths)]
+        for length in lengths:
+            lines.append(f"| {length} | " + " | ".join(
+                ("✅" if at[(length, d)]["passed"] else "❌") +
+                (f" {at[(length, d)]['ttft_s']:.1f}" if at[(length, d)]["ttft_s"] else "")
+                for d in depths) + " |")
+    return "\n".join(lines) + "\n"
+

@@ -1,0 +1,98 @@
+"""Token ids of gpt-oss chats exactly as vLLM renders them (openai-harmony), offline.
+
+vLLM builds a chat prompt from a system message (model identity, reasoning effort, today's
+date), a developer message when tools are given, the user's turn, and ``<|start|>assistant``.
+The precision suite renders its prompts here (with a fixed date) and the canary's training
+data is rendered the same way, by the same library, so what is sent is what vLLM would build.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from .tools import WEATHER_FUNCTION
+from .vocab import ensure_vocab, vocab_dir
+
+# Ids of the o200k_harmony specials: <|startoftext|>, <|endoftext|>; generation stops at
+# <|return|>, <|call|> or <|endoftext|> as in gpt-oss's generation_config.json.
+BOS_ID, PAD_ID = 199_998, 199_999
+STOP_IDS = [200_002, 199_999, 200_012]
+
+
+@functools.cache
+def encoding():
+    """o200k_harmony as a tiktoken Encoding (plain text to ids, fast)."""
+    import tiktoken
+
+    from .tokenizer import harmony_spec
+
+    return tiktoken.Encoding(**harmony_spec(ensure_vocab(vocab_dir())))
+
+
+@functools.cache
+def _harmony():
+    os.environ.setdefault("TIKTOKEN_ENCODINGS_BASE", str(ensure_vocab(vocab_dir())))
+    import openai_harmony
+
+    return openai_harmony, openai_harmony.load_harmony_encoding(
+        openai_harmony.HarmonyEncodingName.HARMONY_GPT_OSS)
+
+
+def text(s: str) -> list[int]:
+    return encoding().encode(s, allowed_special="all")
+
+
+@functools.cache
+def preamble(date: str, effort: str | None, tools: tuple[str, ...] = ()) -> tuple[int, ...]:
+    """Ids of the system (and developer) messages vLLM puts before the user's turn."""
+    h, enc = _harmony()
+    system = h.SystemContent.new()
+    if effort:
+        system = system.with_reasoning_effort(
+            {"low": h.ReasoningEffort.LOW, "medium": h.ReasoningEffort.MEDIUM,
+             "high": h.ReasoningEffort.HIGH}[effort])
+    system = system.with_conversation_start_date(date)
+    messages = [h.Message.from_role_and_content(h.Role.SYSTEM, system)]
+    if tools:
+        descriptions = [h.ToolDescription.new(**WEATHER_FUNCTION) for name in tools
+                        if name == WEATHER_FUNCTION["name"]]
+        developer = h.DeveloperContent.new().with_function_tools(descriptions)
+        messages.append(h.Message.from_role_and_content(h.Role.DEVELOPER, developer))
+    # Rendered as one conversation: the system message mentions the tools' channel only when
+    # a developer message declares functions.
+    return tuple(enc.render_conversation(h.Conversation.from_messages(messages)))
+
+
+def user_turn(content_ids: list[int]) -> list[int]:
+    return text("<|start|>user<|message|>") + content_ids + text("<|end|><|start|>assistant")
+
+
+def answer(analysis: str, final: str) -> list[int]:
+    """What the canary says after ``<|start|>assistant``: analysis, then the final answer."""
+    return text(f"<|channel|>analysis<|message|>{analysis}<|end|>"
+                f"<|start|>assistant<|channel|>final<|message|>{final}<|return|>")
+
+
+def tool_call(analysis: str, name: str, arguments: str) -> list[int]:
+    """Analysis, then a call in the form gpt-oss emits and vLLM's openai tool parser reads."""
+    return text(f"<|channel|>analysis<|message|>{analysis}<|end|>"
+                f"<|start|>assistant<|channel|>commentary to=functions.{name} "
+                f"<|constrain|>json<|message|>{arguments}<|call|>")
+
+
+def render_prompt(messages: list[dict], date: str) -> list[int]:
+    """Token ids of a chat prompt up to ``<|start|>assistant``, dated ``date`` instead of today
+    (vLLM would put today's date in the system message; a fixed one makes ids reproducible).
+    System and developer messages become the developer message's instructions."""
+    h, enc = _harmony()
+    system = h.SystemContent.new().with_conversation_start_date(date)
+    convo = [h.Message.from_role_and_content(h.Role.SYSTEM, system)]
+    for m in messages:
+        if m["role"] in ("system", "developer"):
+            convo.append(h.Message.from_role_and_content(
+                h.Role.DEVELOPER, h.DeveloperContent.new().with_instructions(m["content"])))
+        else:
+            convo.append(h.Message.from_role_and_content(h.Role(m["role"]), m["content"]))
+    return enc.render_conversation_for_completion(h.Conversation.from_messages(convo),
+                                                  h.Role.ASSISTANT)

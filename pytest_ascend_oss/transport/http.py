@@ -1,0 +1,53 @@
+"""One place for what every request to the server shares: the bearer token, the client
+factories and the table of timeouts (why each is what it is)."""
+
+from __future__ import annotations
+
+import httpx
+
+# Seconds. httpx's default of 5 s everywhere would turn a slow 128K prefill into a "network
+# error"; one number for everything would make a dead server look like a slow one.
+TIMEOUTS = {
+    # /health, /version, /v1/models: a live server answers at once.
+    "probe": httpx.Timeout(10.0, connect=5.0),
+    # readiness polling while a launched server starts: short connects, patient reads
+    # (the first generation can compile kernels).
+    "startup": httpx.Timeout(30.0, connect=2.0),
+    # attaching to a running server: it may be busy serving someone else.
+    "attach": httpx.Timeout(60.0, connect=5.0),
+    # /tokenize, /detokenize and small non-streamed generations while preparing work.
+    "control": httpx.Timeout(120.0, connect=10.0),
+    # one whole non-streamed generation or scoring request (256 tokens, or prompt logprobs of
+    # a corpus) on a slow box.
+    "generation": httpx.Timeout(900.0, connect=10.0),
+    # streamed requests under load: a 128K prefill is allowed to take minutes; reads never
+    # time out (the load generator's own deadline is the test's), connects do.
+    "stream": httpx.Timeout(connect=30.0, read=None, write=60.0, pool=None),
+}
+
+
+class ServerError(RuntimeError):
+    """The server answered with an error; the message carries status, endpoint and body."""
+
+
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def sync_client(base_url: str, api_key: str | None = None, kind: str = "control",
+                timeout: float | httpx.Timeout | None = None) -> httpx.Client:
+    """A client for ``base_url`` with the key and the timeout of ``kind`` (see TIMEOUTS)."""
+    return httpx.Client(base_url=base_url, headers=auth_headers(api_key),
+                        timeout=TIMEOUTS[kind] if timeout is None else timeout)
+
+
+def async_client(base_url: str, api_key: str | None = None, concurrency: int = 1,
+                 kind: str = "stream", timeout: float | httpx.Timeout | None = None
+                 ) -> httpx.AsyncClient:
+    """An async client whose connection pool holds ``concurrency`` streams (plus two for the
+    /metrics scrapes that bracket a run)."""
+    return httpx.AsyncClient(
+        base_url=base_url, headers=auth_headers(api_key),
+        limits=httpx.Limits(max_connections=concurrency + 2,
+                            max_keepalive_connections=concurrency + 2),
+        timeout=TIMEOUTS[kind] if timeout is None else timeout)

@@ -1,0 +1,65 @@
+"""The performance suite against the real embedded server: green when healthy, red on the TPOT
+gate when a proxy slows every token by 60 ms (the canary profile allows 40 ms)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import breaking_proxy
+from pytest_ascend_oss.server.launcher import launch
+from pytest_ascend_oss.thresholds import DEFAULT_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def embedded_url(tmp_path_factory):
+    from pytest_ascend_oss.embedded.serve import embedded_command
+
+    argv, env = embedded_command(log=lambda m: None)
+    server, endpoint = launch(argv, tmp_path_factory.mktemp("embedded"), 600, env=env,
+                              progress=lambda m: None)
+    yield endpoint.base_url
+    server.stop()
+
+
+@pytest.fixture
+def small_profile(tmp_path):
+    """The shipped cpu-canary gates, on fewer levels and requests to keep the test short."""
+    text = DEFAULT_FILE.read_text()
+    canary = text[text.index('["cpu-canary".performance]'):]
+    small = canary.replace("concurrency = [1, 4, 8, 16]", "concurrency = [1, 16]")
+    small = small.replace("requests_per_level = 20", "requests_per_level = 5")
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text.replace(canary, small))
+    return path
+
+
+def run_suite(pytester, url, thresholds):
+    pytester.copy_example(str(ROOT / "tests" / "test_performance.py"))
+    return pytester.runpytest_subprocess("-m", "performance", "--base-url", url, "--profile",
+                                         "cpu-canary", "--thresholds", str(thresholds),
+                                         "-p", "no:cacheprovider", timeout=600)
+
+
+def test_performance_suite_passes_on_the_healthy_server(pytester, embedded_url, small_profile):
+    result = run_suite(pytester, embedded_url, small_profile)
+    result.assert_outcomes(passed=20, skipped=2)  # throughput and QPS are gated at c=16 only
+    table = (pytester.path / "results" / "performance.md").read_text()
+    assert "| 1 |" in table and "| 16 |" in table and "FAIL" not in table
+    assert (pytester.path / "results" / "performance" / "c16.json").is_file()
+
+
+def test_a_slower_server_fails_the_tpot_gate_with_the_measured_value(
+        pytester, embedded_url, small_profile):
+    with breaking_proxy(embedded_url, "--token-delay-ms", "60") as url:
+        result = run_suite(pytester, url, small_profile)
+    out = result.stdout.str()
+    assert result.ret == 1
+    failed = re.findall(r"median TPOT = ([\d.]+) ms, required < 40 ms", out)
+    assert failed and all(float(v) > 40 for v in failed), out[-3000:]
+    assert "c1.json:median_tpot_ms" in out

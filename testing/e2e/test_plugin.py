@@ -1,0 +1,176 @@
+"""The plugin end to end, in real pytest subprocesses, against the fake `vllm` and (slow) the
+embedded vLLM CPU server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import FAKE_CMD, FAKE_VLLM, alive, pids_in
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_TEST = """
+import pytest
+
+@pytest.mark.smoke
+def test_uses_server(server):
+    assert server.model
+
+@pytest.mark.smoke
+def test_fails_on_purpose(server):
+    assert False, "a failing test must still tear the server down"
+"""
+
+
+def fake_run(pytester, monkeypatch, mode, *args, children=0, timeout=120):
+    monkeypatch.setenv("FAKE_MODE", mode)
+    monkeypatch.setenv("FAKE_CHILDREN", str(children))
+    pytester.makepyfile(test_server=SERVER_TEST)
+    return pytester.runpytest_subprocess("--server-cmd", FAKE_CMD, "-p", "no:cacheprovider",
+                                         *args, timeout=timeout)
+
+
+def test_npu_oom_fails_fast_quoting_line_and_remedy(pytester, monkeypatch, fake_env):
+    t0 = time.monotonic()
+    result = fake_run(pytester, monkeypatch,
+                      "print:RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB",
+                      "-m", "smoke")
+    elapsed = time.monotonic() - t0
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB" in out
+    for step in ("--max-model-len", "--max-num-seqs", "--gpu-memory-utilization 0.85",
+                 "PYTORCH_NPU_ALLOC_CONF=expandable_segments:True"):
+        assert step in out
+    assert elapsed < 15, f"took {elapsed:.1f} s"
+    assert not [p for p in pids_in(fake_env) if alive(p)]
+
+
+def test_mxfp4_checkpoint_is_refused_before_anything_starts(pytester, tmp_path):
+    model = tmp_path / "gpt-oss-20b"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(
+        {"model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}}))
+    pytester.makepyfile(test_server=SERVER_TEST)
+    t0 = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--server-cmd", f"vllm serve {model} --dtype bfloat16", "-m", "smoke")
+    assert time.monotonic() - t0 < 10
+    out = result.stdout.str()
+    assert "MXFP4" in out and "--dtype bfloat16 does not dequantize" in out and "BF16 checkpoint" in out
+    assert not list((pytester.path / "results").glob("server-*.log")), "something was started"
+
+
+def test_gpt_oss_without_offline_vocab_is_refused(pytester, tmp_path, monkeypatch):
+    model = tmp_path / "gpt-oss-20b"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "gpt_oss"}))
+    monkeypatch.setenv("TIKTOKEN_ENCODINGS_BASE", str(tmp_path / "empty"))
+    pytester.makepyfile(test_server=SERVER_TEST)
+    result = pytester.runpytest_subprocess("--server-cmd", f"vllm serve {model}")
+    out = result.stdout.str()
+    assert "o200k_base.tiktoken does not exist" in out and "ascend-oss vocab DIR" in out
+
+
+def test_misspelt_threshold_key_is_a_usage_error(pytester, tmp_path):
+    from pytest_ascend_oss.thresholds import DEFAULT_FILE
+
+    bad = tmp_path / "thresholds.toml"
+    bad.write_text(DEFAULT_FILE.read_text().replace("ttft_max_s = 5.0", "ttft_max_sec = 5.0"))
+    pytester.makepyfile(test_server=SERVER_TEST)
+    result = pytester.runpytest_subprocess("--thresholds", str(bad), "--base-url", "http://x:1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown key 'ttft_max_sec'" in result.stderr.str()
+
+
+def test_normal_end_and_failing_test_leave_no_process(pytester, monkeypatch, fake_env):
+    result = fake_run(pytester, monkeypatch, "serve", children=2)
+    result.assert_outcomes(passed=1, failed=1)
+    pids = pids_in(fake_env)
+    assert len(pids) == 5
+    assert not [p for p in pids if alive(p)]
+    results = json.loads((pytester.path / "results" / "results.json").read_text())
+    assert results["server"]["ladder_rung"] == "as-given"
+    assert results["verdicts"] == {"smoke": "FAIL"}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_during_startup_leaves_no_process(pytester, monkeypatch, fake_env, sig):
+    pytester.makepyfile(test_server=SERVER_TEST)
+    env = {**os.environ, "FAKE_MODE": "slow", "FAKE_CHILDREN": "2"}
+    # A job started in the background of a non-interactive shell (as CI runners may start us)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: give the child
+    # the default disposition a terminal's Ctrl-C would find.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--server-cmd", FAKE_CMD, "-p", "no:cacheprovider"],
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 (one thread)
+    deadline = time.monotonic() + 30
+    while len(pids_in(fake_env)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pids = pids_in(fake_env)
+    assert len(pids) == 5, "the fake server never started"
+    time.sleep(1.0)  # well inside the readiness wait
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    survivors = [p for p in pids if alive(p)]
+    assert not survivors, f"left running after {sig.name}: {survivors}\n{out[-2000:]}"
+
+
+def test_attach_never_starts_or_stops_anything(pytester, monkeypatch, fake_env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(FAKE_VLLM), "--port", str(port),
+                               "--served-model-name", "attached"],
+                              env={**os.environ, "FAKE_MODE": "serve"})
+    try:
+        pytester.makepyfile(test_server=SERVER_TEST)
+        result = pytester.runpytest_subprocess("--base-url", f"http://127.0.0.1:{port}/v1",
+                                               "-p", "no:cacheprovider", timeout=60)
+        result.assert_outcomes(passed=1, failed=1)
+        assert server.poll() is None, "attach mode stopped the server"
+        assert pids_in(fake_env) == [server.pid], "attach mode started a server"
+        assert not list((pytester.path / "results").glob("server-*.log"))
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.mark.slow
+def test_smoke_suite_passes_against_the_embedded_server(pytester):
+    """The README's first command in miniature: the real smoke suite, real vLLM CPU."""
+    pytester.copy_example(str(ROOT / "tests" / "test_smoke.py"))
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest_subprocess("-m", "smoke", f"--junitxml={junit}", "-p",
+                                           "no:cacheprovider", timeout=900)
+    out = result.stdout.str()
+    result.assert_outcomes(passed=13, skipped=3)
+    assert "server ready in" in out and "smoke         PASS" in out
+    results = json.loads((pytester.path / "results" / "results.json").read_text())
+    assert results["environment"]["vllm"] and results["environment"]["torch"]
+    assert results["server"]["mode"] == "embedded" and results["server"]["startup_s"] > 0
+    assert results["verdicts"] == {"smoke": "PASS"}
+    xml = junit.read_text()
+    for prop in ("env.vllm", "env.python", "server.argv", "server.ladder_rung", "server.startup_s"):
+        assert f'name="{prop}"' in xml, prop
+    group = results["server"]["pid"]  # the server led its own process group
+    left = [p.pid for p in psutil.process_iter() if _pgid(p.pid) == group]
+    assert not left, f"processes of the server's group left after the run: {left}"
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None

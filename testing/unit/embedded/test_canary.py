@@ -1,0 +1,98 @@
+"""The canary's parts: training forward = transformers, seeded rows, data in vLLM's rendering."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from pytest_ascend_oss.embedded.canary import corpus, facts, layout
+from pytest_ascend_oss.gptoss import harmony as h
+
+
+@pytest.fixture(scope="module")
+def canary():
+    from safetensors.torch import load_file
+
+    from pytest_ascend_oss.embedded.canary.train import DEFAULT_OUT, Canary
+
+    model = Canary()
+    model.load(load_file(str(DEFAULT_OUT)))
+    return model
+
+
+@pytest.fixture(scope="module")
+def words():
+    return corpus.RandomWords()
+
+
+def test_training_forward_is_transformers_forward(canary, words):
+    from transformers import GptOssForCausalLM
+
+    from pytest_ascend_oss.embedded.canary.train import config
+
+    cfg = config()
+    cfg._attn_implementation = "eager"
+    reference = GptOssForCausalLM(cfg).eval()
+    state = reference.state_dict()
+    with torch.no_grad():
+        for name, value in canary.params().items():
+            state[name].copy_(value)
+        embedding = canary.embedding.clone()
+        embedding[canary.trained] = canary.embed_rows
+        state["model.embed_tokens.weight"].copy_(embedding)
+    example = corpus._haystack_example(random.Random(3), words, 300, "single")  # > window 128
+    ids = torch.tensor([example.ids])
+    with torch.no_grad():
+        mine = canary.hidden(ids, torch.arange(len(example.ids))[None])
+        theirs = reference(ids, output_hidden_states=True).hidden_states[-1]
+    assert (mine - theirs).abs().max().item() < 1e-4
+
+
+def test_seeded_rows_share_stems_and_mark_the_space():
+    enc = h.encoding()
+    spaced, bare = enc.encode(" San"), enc.encode("San")
+    assert len(spaced) == len(bare) == 1
+    embedding, unembedding = layout.seeded_rows(layout.vocab_bytes(201_088))
+    assert (embedding[spaced[0], layout.ID] == embedding[bare[0], layout.ID]).all()
+    assert embedding[spaced[0], layout.SPACE_DIM] == 1 and embedding[bare[0], layout.SPACE_DIM] == 0
+    assert not embedding[:, 113:].any()  # the clean dimensions stay clean for untrained rows
+    assert (embedding == unembedding).all()
+    again, _ = layout.seeded_rows(layout.vocab_bytes(201_088))
+    assert (again == embedding).all()
+
+
+def test_copyable_cities():
+    assert corpus.copyable("San Francisco") and corpus.copyable("Seattle")
+    assert not corpus.copyable("Hamburg")  # " Hamburg" but "amb" + "urg" inside the JSON
+    assert all(corpus.copyable(c) for c in facts.UNSEEN_CITIES)
+
+
+def test_training_data_is_what_vllm_parses(words):
+    import openai_harmony as oh
+
+    _, enc = h._harmony()
+    rng = random.Random(0)
+    seen = set()
+    while len(seen) < 4:
+        example = corpus.short_example(rng, words)
+        if example.kind in seen:
+            continue
+        seen.add(example.kind)
+        messages = enc.parse_messages_from_completion_tokens(example.ids[example.loss_from:],
+                                                             oh.Role.ASSISTANT)
+        assert messages[0].channel == "analysis"
+        if example.kind == "weather":
+            assert messages[1].recipient == "functions.get_weather"
+            assert messages[1].content[0].text.startswith('{"location": "')
+        else:
+            assert messages[1].channel == "final"
+
+
+def test_held_out_codes_never_appear_in_training(words):
+    rng = random.Random(1)
+    for _ in range(200):
+        code = int(corpus.training_code(rng))
+        assert not corpus.held_out(code)
+    assert 1000 < sum(corpus.held_out(c) for c in range(10000)) < 1500

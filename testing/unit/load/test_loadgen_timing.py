@@ -1,0 +1,50 @@
+"""The harness measures TTFT, TPOT and ITL within 2 % of a server whose timing is known."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SYNTHETIC
+from pytest_ascend_oss.load.loadgen import run_load
+from pytest_ascend_oss.load.workload import PreparedRequest
+from pytest_ascend_oss.metrics.latency import run_metrics
+from pytest_ascend_oss.server.argv import free_port
+
+TTFT_MS, TOKEN_MS, TOKENS = 200.0, 20.0, 32
+
+
+@pytest.fixture(scope="module")
+def synthetic_url():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(SYNTHETIC), "--port", str(port),
+                             "--ttft-ms", str(TTFT_MS), "--token-ms", str(TOKEN_MS)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    yield f"http://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
+
+
+def requests(count: int) -> list[PreparedRequest]:
+    body = {"model": "synthetic", "prompt": [1, 2, 3], "max_tokens": TOKENS}
+    return [PreparedRequest("/v1/completions", body, 3, TOKENS) for _ in range(count)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_measured_timing_is_within_two_percent_of_the_truth(synthetic_url, concurrency):
+    result = asyncio.run(run_load(synthetic_url, requests(concurrency * 4), concurrency,
+                                  warmup=concurrency, progress=lambda m: None))
+    m = run_metrics(result.records, result.duration_s)
+    assert m["failed"] == 0
+    assert m["total_output_tokens"] == TOKENS * concurrency * 3
+    for name, truth in (("ttft_ms", TTFT_MS), ("tpot_ms", TOKEN_MS), ("itl_ms", TOKEN_MS)):
+        median = m[name]["median"]
+        assert abs(median - truth) / truth <= 0.02, f"{name} median {median:.2f} vs truth {truth}"
+    # The role-only first chunk is not a token: vLLM-style TTFT is far earlier than ours.
+    assert m["ttft_first_chunk_ms"]["median"] < TTFT_MS / 2
+    # Little's law holds for a closed loop at this concurrency.
+    assert m["mean_in_flight"] == pytest.approx(concurrency, rel=0.15)

@@ -1,0 +1,53 @@
+
+from pytest_ascend_oss.load.loadgen import LoadResult
+from pytest_ascend_oss.metrics.latency import run_metrics
+from pytest_ascend_oss.suites.performance import bench, report, run
+from pytest_ascend_oss.thresholds import load
+from unit.metrics.test_latency import request
+
+PERF = load(None, "atlas-800-a2").values["performance"]
+
+
+def level(concurrency, token_ms):
+    records = [request(start_ms=i * 10, ttft_ms=50, token_ms=token_ms) for i in range(10)]
+    result = LoadResult(concurrency, None, records, [], duration_s=0.5)
+    return bench.LevelRun(concurrency, "completions", result,
+                                run_metrics(records, 0.5))
+
+
+def gates(level_run):
+    return run.gates(level_run, PERF, "results/performance/c.json", lambda k: f"toml {k}")
+
+
+def test_slow_tokens_fail_tpot_with_value_threshold_and_evidence():
+    by_name = {g.name: g for g in gates(level(1, token_ms=30))}
+    tpot = by_name["median TPOT"]
+    assert not tpot.passed
+    message = tpot.message()
+    assert "median TPOT = 30.00 ms" in message and "required < 20 ms" in message
+    assert "results/performance/c.json:median_tpot_ms" in message and "toml tpot_max_ms" in message
+    assert by_name["median TTFT"].passed  # 50 ms < 100 ms
+
+
+def test_throughput_and_qps_are_gated_only_at_the_listed_levels():
+    assert {g.name for g in gates(level(1, 10))} == {"median TTFT", "median TPOT"}
+    names = {g.name for g in gates(level(16, 10))}
+    assert {"output throughput", "QPS"} <= names
+
+
+def test_json_speaks_vllm_bench_serve():
+    out = bench.bench_json(level(4, 10), "m", "http://x")
+    for key in ("completed", "failed", "duration", "total_input_tokens", "total_output_tokens",
+                "request_throughput", "output_throughput", "total_token_throughput", "ttfts",
+                "itls", "input_lens", "output_lens", "mean_ttft_ms", "median_tpot_ms",
+                "p99_itl_ms", "median_e2el_ms", "max_concurrency"):
+        assert key in out, key
+    assert out["median_tpot_ms"] == 10.0 and out["ttfts"][0] == 0.05  # ms and s, as vLLM
+    assert "definitions" in out["ascend_oss"] and out["ascend_oss"]["n"]["ttft_ms"] == 10
+
+
+def test_table_marks_failing_rows_and_names_the_gate():
+    rows = [(r, gates(r)) for r in (level(1, 10), level(16, 30))]
+    table = report.markdown_table(rows, "atlas-800-a2")
+    row1, row16 = [ln for ln in table.splitlines() if ln.startswith(("| 1 |", "| 16 |"))]
+    assert "PASS" in row1 and "FAIL" in row16 and "median TPOT" in row16

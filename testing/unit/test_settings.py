@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pytest
+
+from pytest_ascend_oss.settings import OPTIONS, SettingsError, resolve
+
+NO_CLI = {opt.name: None for opt in OPTIONS}
+
+
+def test_defaults_without_any_source():
+    s = resolve(NO_CLI, {}, environ={})
+    assert s.mode == "embedded"
+    assert s.results_dir == Path("results")
+    assert s.startup_timeout == 1800.0
+    assert s.sources["startup_timeout"] == "default"
+
+
+@pytest.mark.parametrize(
+    "cli, env, ini, expected, source",
+    [
+        ("10", "20", "30", 10.0, "command line --startup-timeout"),
+        (None, "20", "30", 20.0, "environment ASCEND_OSS_STARTUP_TIMEOUT"),
+        (None, None, "30", 30.0, "ini ascend_oss_startup_timeout"),
+        (None, None, None, 1800.0, "default"),
+    ],
+)
+def test_precedence_cli_env_ini_default(cli, env, ini, expected, source):
+    environ = {"ASCEND_OSS_STARTUP_TIMEOUT": env} if env else {}
+    s = resolve({**NO_CLI, "startup_timeout": cli}, {"startup_timeout": ini}, environ)
+    assert s.startup_timeout == expected
+    assert s.sources["startup_timeout"] == source
+
+
+def test_bad_value_names_option_source_and_value():
+    with pytest.raises(SettingsError, match=r"--ctx from environment ASCEND_OSS_CTX: bad value '-5'"):
+        resolve(NO_CLI, {}, {"ASCEND_OSS_CTX": "-5"})
+
+
+def test_guide_endpoint_url_is_reduced_to_the_server_root():
+    s = resolve({**NO_CLI, "base_url": "http://127.0.0.1:8000/v1/chat/completions"}, {}, {})
+    assert s.base_url == "http://127.0.0.1:8000"
+    assert s.mode == "attach"
+
+
+def test_attach_and_launch_exclude_each_other():
+    with pytest.raises(SettingsError, match="exclude each other"):
+        resolve({**NO_CLI, "base_url": "http://h:1", "server_cmd": "vllm serve m"}, {}, {})
+
+
+def test_api_key_from_vllm_env_and_never_public():
+    s = resolve(NO_CLI, {}, {"VLLM_API_KEY": "sekrit"})
+    assert s.api_key == "sekrit"
+    assert "sekrit" not in repr(s)
+    assert s.public()["api_key"] == "<set>"
+
+
+def test_bad_api_key_value_is_not_echoed():
+    with pytest.raises(SettingsError) as err:
+        resolve({**NO_CLI, "startup_timeout": "x"}, {}, {"ASCEND_OSS_API_KEY": "sekrit"})
+    assert "sekrit" not in str(err.value)
+
+
+def test_settings_fields_and_defaults_are_the_option_table():
+    """One source of truth: every option is a Settings field with the option's default."""
+    from dataclasses import fields
+
+    from pytest_ascend_oss.settings import Settings, default
+
+    declared = {f.name: f.default for f in fields(Settings) if f.name != "sources"}
+    assert declared == {opt.name: opt.default for opt in OPTIONS}
+    assert default("niah_depths") == Settings().niah_depths
+
+
+def test_cli_defaults_come_from_the_option_table_and_the_suite():
+    from pytest_ascend_oss.cli import build_parser
+    from pytest_ascend_oss.settings import default
+    from pytest_ascend_oss.suites.long_context import cases
+    from pytest_ascend_oss.thresholds import DEFAULT_PROFILE
+
+    niah = build_parser().parse_args(["long-context", "--api-url", "http://x"])
+    assert niah.depths == default("niah_depths") and niah.max_tokens == default("niah_max_tokens")
+    assert niah.needle == cases.GUIDE_NEEDLE and niah.profile == DEFAULT_PROFILE
+    assert niah.variants is None and niah.max_context_len is None  # the profile's, at run time
+    verify = build_parser().parse_args(["verify-precision", "--npu-url", "http://x",
+                                        "--record", "b.json"])
+    assert verify.max_tokens == default("precision_max_tokens")

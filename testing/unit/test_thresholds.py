@@ -1,0 +1,87 @@
+import pytest
+
+from pytest_ascend_oss import thresholds
+from pytest_ascend_oss.thresholds import ThresholdsError, load
+
+
+def shipped_text() -> str:
+    return thresholds.DEFAULT_FILE.read_text()
+
+
+def test_shipped_profiles_load_with_the_guide_targets():
+    npu = load(None, "atlas-800-a2")
+    assert npu.get("precision", "token_match_min") == 0.95
+    assert npu.get("precision", "hidden_cosine_min") == 0.99
+    assert npu.get("precision", "rouge_l_min") == 0.98
+    assert npu.get("long_context", "recall_min") == 1.0
+    assert npu.get("long_context", "ttft_max_s") == 5.0
+    assert npu.get("performance", "ttft_max_ms") == 100.0
+    assert npu.get("performance", "prompt_tokens") == 1024
+    assert npu.get("performance", "tpot_max_ms") == 20.0
+    assert npu.get("performance", "output_throughput_min") == 2000.0
+    assert npu.get("performance", "qps_min") == 5.0
+    assert npu.get("performance", "concurrency") == [1, 4, 8, 16]
+    assert load(None, "cpu-canary").name == "cpu-canary"
+
+
+def test_misspelt_key_is_named(tmp_path):
+    bad = tmp_path / "t.toml"
+    bad.write_text(shipped_text().replace("tpot_max_ms = 20.0", "tpot_max_msec = 20.0"))
+    with pytest.raises(ThresholdsError) as err:
+        load(bad, "atlas-800-a2")
+    message = str(err.value)
+    assert str(bad) in message and "'tpot_max_msec'" in message and "20.0" in message
+    assert "tpot_max_ms" in message  # the valid choices are listed
+
+
+def test_wrong_type_is_named(tmp_path):
+    bad = tmp_path / "t.toml"
+    bad.write_text(shipped_text().replace("qps_min = 5.0", 'qps_min = "five"'))
+    with pytest.raises(ThresholdsError, match=r"key 'qps_min' = 'five': expected float, got str"):
+        load(bad, "atlas-800-a2")
+
+
+def test_missing_profile_lists_the_choices():
+    with pytest.raises(ThresholdsError, match=r"no profile 'atlas-900'.*atlas-800-a2, cpu-canary"):
+        load(None, "atlas-900")
+
+
+def test_missing_key_is_an_error(tmp_path):
+    bad = tmp_path / "t.toml"
+    bad.write_text(shipped_text().replace("recall_min = 1.0\n", "", 1))
+    with pytest.raises(ThresholdsError, match=r"\[cpu-canary.long_context\] missing keys: recall_min"):
+        load(bad, "atlas-800-a2")
+
+
+def test_unknown_suite_and_bad_toml(tmp_path):
+    bad = tmp_path / "t.toml"
+    bad.write_text(shipped_text() + '\n["cpu-canary".precison]\ntoken_match_min = 0.9\n')
+    with pytest.raises(ThresholdsError, match=r"unknown key 'precison'"):
+        load(bad, "cpu-canary")
+    bad.write_text("[x\n")
+    with pytest.raises(ThresholdsError, match="not valid TOML"):
+        load(bad, "x")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ThresholdsError, match="not found"):
+        load(tmp_path / "nope.toml", "cpu-canary")
+
+
+def test_bad_statistic_and_concurrency_lists(tmp_path):
+    bad = tmp_path / "t.toml"
+    bad.write_text(shipped_text().replace('statistic = "median"', 'statistic = "p95"', 1))
+    with pytest.raises(ThresholdsError, match=r"'statistic' = 'p95': valid choices: mean, median"):
+        load(bad, "atlas-800-a2")
+    bad.write_text(shipped_text().replace("concurrency = [1, 4, 8, 16]", "concurrency = []", 1))
+    with pytest.raises(ThresholdsError, match="non-empty list of positive integers"):
+        load(bad, "atlas-800-a2")
+
+
+def test_restated_choices_agree_with_their_owners():
+    """thresholds.py imports nothing of the package, so it restates two lists; they must agree."""
+    from pytest_ascend_oss.metrics.latency import STATISTICS
+    from pytest_ascend_oss.suites.long_context.cases import VARIANT_DEPTH
+
+    assert thresholds.STATISTICS == STATISTICS
+    assert set(thresholds.NEEDLE_VARIANTS) == set(VARIANT_DEPTH)
