@@ -45,8 +45,9 @@ outcomes_key = pytest.StashKey[dict]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ascend-oss", "gpt-oss on vLLM(-ascend) acceptance suite")
     for opt in settings_mod.OPTIONS:
+        shape = {"action": "store_true"} if opt.switch else {"metavar": opt.metavar}
         group.addoption(opt.flag, dest=f"ascend_oss_{opt.name}", default=None,
-                        metavar=opt.metavar, help=f"{opt.help} [env {opt.env}]")
+                        help=f"{opt.help} [env {opt.env}]", **shape)
         if not opt.secret:  # a key in an ini file would end up in version control
             parser.addini(opt.ini, help=opt.help, default=None)
 
@@ -83,9 +84,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _install_sigterm_handler(config: pytest.Config) -> None:
     """pytest tears fixtures down on Ctrl-C but not on SIGTERM: make SIGTERM a Ctrl-C, so a CI
-    job that is cancelled still stops the server it started."""
+    job that is cancelled still stops the server it started. A background job of a shell
+    (``pytest ... &``, as CI wrappers start us) inherits SIGINT ignored, and Python then never
+    raises KeyboardInterrupt: restore Python's own handler so Ctrl-C and a CI's SIGINT work."""
     if threading.current_thread() is not threading.main_thread():
         return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        config.add_cleanup(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
         return
 
@@ -197,6 +203,7 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
         "argv": endpoint.argv, "ladder_rung": endpoint.rung, "startup_s": endpoint.startup_s,
         "log": str(endpoint.log_path) if endpoint.log_path else None,
         "attempts": endpoint.attempts, "pid": endpoint.pid, "vllm_version_reported": version,
+        "fallback": endpoint.fallback, "fallback_allowed": s.allow_fallback,
     }
     results_store.set("server", info)
     return endpoint
@@ -377,7 +384,7 @@ def _junit_suite_properties(config: pytest.Config, store: ResultsStore) -> None:
             xml.add_global_property(f"env.{key}", value)
     server = store.data.get("server", {})
     for key in ("mode", "base_url", "model", "ladder_rung", "startup_s", "vllm_version_reported",
-                "error"):
+                "fallback", "error"):
         if server.get(key) is not None:
             xml.add_global_property(f"server.{key}", server[key])
     if server.get("argv"):
@@ -402,11 +409,15 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         tr.write_line(f"server ({server.get('mode')}): UNAVAILABLE")
     else:
         rung = f", ladder rung {server['ladder_rung']}" if server.get("ladder_rung") else ""
+        rung += f" (fallback: {server['fallback']})" if server.get("fallback") else ""
         ready = f", ready in {server['startup_s']:.1f} s" if server.get("startup_s") else ""
         tr.write_line(f"server ({server.get('mode')}): {server.get('model')} at "
                       f"{server.get('base_url')}{rung}{ready}")
     tr.write_line(f"profile: {store.data['profile'].get('name')} ({store.data['profile']['file']})")
+    # A server that came up only on a lower rung is not the deployment as given: say so on every
+    # line a reader might quote.
+    fallback = f" [fallback: {server['fallback']}]" if server.get("fallback") else ""
     for suite, counts in sorted(config.stash[outcomes_key].items()):
         detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        tr.write_line(f"  {suite:<13} {_verdict(counts):<8} ({detail})")
+        tr.write_line(f"  {suite:<13} {_verdict(counts):<8} ({detail}){fallback}")
     tr.write_line(f"results: {store.path}")

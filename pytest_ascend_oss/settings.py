@@ -29,6 +29,7 @@ class Option:
     metavar: str = "VALUE"
     secret: bool = False
     extra_env: tuple[str, ...] = ()  # other environment variables consulted, in order, after ours
+    switch: bool = False  # a flag without a value on the command line (true/false elsewhere)
 
     @property
     def flag(self) -> str:
@@ -55,6 +56,15 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise ValueError("must be a positive number")
     return value
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false (1/0, yes/no, on/off)")
 
 
 def _url(text: str) -> str:
@@ -93,6 +103,9 @@ OPTIONS: tuple[Option, ...] = (
            _positive_int, default=256, metavar="N"),
     Option("niah_reasoning_effort", "long-context: reasoning effort pinned in every request",
            default="low", metavar="EFFORT"),
+    Option("allow_fallback", "judge a launched server even when it came up only on a lower "
+           "rung of the fallback ladder (a retry, or --enforce-eager); every verdict then says "
+           "so", _boolean, default=False, switch=True),
     Option("results_dir", "where results.json, server logs and reports go", Path,
            default=Path("results"), metavar="DIR"),
     Option("startup_timeout", "seconds to wait for a launched server to be ready",
@@ -148,6 +161,7 @@ class Settings:
     niah_language: str = "en"
     niah_max_tokens: int = 256
     niah_reasoning_effort: str = "low"
+    allow_fallback: bool = False
     results_dir: Path = Path("results")
     startup_timeout: float = 1800.0
     record_baseline: Path | None = None

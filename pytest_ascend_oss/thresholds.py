@@ -35,6 +35,9 @@ SCHEMA: dict[str, dict[str, type]] = {
         "variants": list,
         "recall_min": float,
         "ttft_max_s": float,
+        # {length: seconds}: a case gets the bound of the smallest listed length >= its own,
+        # ttft_max_s beyond the largest (an empty table: ttft_max_s everywhere, as the guide)
+        "ttft_max_s_by_length": dict,
     },
     "performance": {
         "prompt_tokens": int,
@@ -46,6 +49,8 @@ SCHEMA: dict[str, dict[str, type]] = {
         "max_error_rate": float,
         "concurrency_tolerance": float,
         "ttft_max_ms": float,
+        # {concurrency: ms}: the TTFT bound at that level, ttft_max_ms at levels not listed
+        "ttft_max_ms_by_concurrency": dict,
         "tpot_max_ms": float,
         "output_throughput_min": float,
         "qps_min": float,
@@ -97,6 +102,10 @@ def load(path: Path | None, profile: str) -> Profile:
         _validate(path, name, table)
     table = data[profile]
     values = {suite: dict(table[suite]) for suite in SCHEMA}
+    for suite, key in (("long_context", "ttft_max_s_by_length"),
+                       ("performance", "ttft_max_ms_by_concurrency")):
+        values[suite][key] = {int(level): float(bound) for level, bound in
+                              sorted(values[suite][key].items(), key=lambda kv: int(kv[0]))}
     for suite, keys in SCHEMA.items():  # ints are fine where floats are expected
         for key, kind in keys.items():
             if kind is float:
@@ -145,6 +154,16 @@ def _validate(path: Path, profile: str, table: Any) -> None:
                 f"{path}: [{profile}.{suite}] key 'variants' = {variants!r}: "
                 f"valid choices: {', '.join(NEEDLE_VARIANTS)}"
             )
+        for key, unit, example in (("ttft_max_s_by_length", "<tokens> = <positive seconds>",
+                                    "65536 = 20.0"),
+                                   ("ttft_max_ms_by_concurrency",
+                                    "<concurrency> = <positive milliseconds>", "16 = 180.0")):
+            for level, bound in (section.get(key) or {}).items():
+                if not (level.isdigit() and int(level) > 0) or isinstance(bound, bool) \
+                        or not isinstance(bound, (int, float)) or bound <= 0:
+                    raise ThresholdsError(
+                        f"{path}: [{profile}.{suite}] key {key!r} has {level} = {bound!r}: "
+                        f"must be {unit}, e.g. {example}")
         choice = section.get("statistic")
         if choice is not None and choice not in STATISTICS:
             raise ThresholdsError(

@@ -51,6 +51,16 @@ class Endpoint:
     attempts: list[dict] = field(default_factory=list)
     pid: int | None = None  # the launched server's pid, which is also its process group id
 
+    @property
+    def fallback(self) -> str | None:
+        """What differs from the command as given, when a lower rung of the ladder came up:
+        None for the as-given rung and for attached servers."""
+        if self.rung in (None, "as-given", "attached"):
+            return None
+        if self.rung == "enforce-eager":
+            return "--enforce-eager"
+        return f"{self.rung} (the command as given failed first)"
+
 
 def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, str]:
     """One readiness probe. Returns (served model name or None, what is still missing)."""

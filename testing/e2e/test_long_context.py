@@ -24,13 +24,6 @@ def _serve(tmp_path_factory, max_model_len: int | None = None):
     return launch(argv, tmp_path_factory.mktemp("embedded"), 600, env=env, progress=lambda m: None)
 
 
-@pytest.fixture(scope="module")
-def embedded_url(tmp_path_factory):
-    server, endpoint = _serve(tmp_path_factory)
-    yield endpoint.base_url
-    server.stop()
-
-
 def all_variants(tmp_path, ttft_max_s: float | None = None):
     """The shipped cpu-canary profile with every variant on (and optionally another TTFT)."""
     from pytest_ascend_oss.thresholds import DEFAULT_FILE
@@ -41,6 +34,8 @@ def all_variants(tmp_path, ttft_max_s: float | None = None):
     changed = re.sub(r"(?m)^variants = .*$", 'variants = ["random", "keyed", "none"]', section)
     if ttft_max_s is not None:
         changed = re.sub(r"(?m)^ttft_max_s = .*$", f"ttft_max_s = {ttft_max_s}", changed)
+        changed = re.sub(r"(?m)^ttft_max_s_by_length = .*$", "ttft_max_s_by_length = {}",
+                         changed)  # the flat bound at every length
     path = tmp_path / "thresholds.toml"
     path.write_text(text.replace(section, changed))
     return str(path)

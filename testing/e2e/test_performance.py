@@ -9,22 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import breaking_proxy
-from pytest_ascend_oss.server.launcher import launch
 from pytest_ascend_oss.thresholds import DEFAULT_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def embedded_url(tmp_path_factory):
-    from pytest_ascend_oss.embedded.serve import embedded_command
-
-    argv, env = embedded_command(log=lambda m: None)
-    server, endpoint = launch(argv, tmp_path_factory.mktemp("embedded"), 600, env=env,
-                              progress=lambda m: None)
-    yield endpoint.base_url
-    server.stop()
 
 
 @pytest.fixture

@@ -103,17 +103,21 @@ def test_normal_end_and_failing_test_leave_no_process(pytester, monkeypatch, fak
     assert results["verdicts"] == {"smoke": "FAIL"}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupt_during_startup_leaves_no_process(pytester, monkeypatch, fake_env, sig):
+@pytest.mark.parametrize("sig, inherited", [
+    (signal.SIGINT, signal.SIG_DFL),  # Ctrl-C in a terminal
+    # A background job of a non-interactive shell (`pytest ... &`, as CI runners and wrappers
+    # start us) inherits SIGINT ignored; the plugin restores it, or the interrupt is dropped.
+    (signal.SIGINT, signal.SIG_IGN),
+    (signal.SIGTERM, signal.SIG_DFL),
+], ids=["ctrl-c", "ctrl-c-background-job", "sigterm"])
+def test_interrupt_during_startup_leaves_no_process(pytester, monkeypatch, fake_env, sig,
+                                                    inherited):
     pytester.makepyfile(test_server=SERVER_TEST)
     env = {**os.environ, "FAKE_MODE": "slow", "FAKE_CHILDREN": "2"}
-    # A job started in the background of a non-interactive shell (as CI runners may start us)
-    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: give the child
-    # the default disposition a terminal's Ctrl-C would find.
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--server-cmd", FAKE_CMD, "-p", "no:cacheprovider"],
         cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 (one thread)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited))  # noqa: PLW1509 (one thread)
     deadline = time.monotonic() + 30
     while len(pids_in(fake_env)) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -155,7 +159,7 @@ def test_smoke_suite_passes_against_the_embedded_server(pytester):
     result = pytester.runpytest_subprocess("-m", "smoke", f"--junitxml={junit}", "-p",
                                            "no:cacheprovider", timeout=900)
     out = result.stdout.str()
-    result.assert_outcomes(passed=13, skipped=3)
+    result.assert_outcomes(passed=14, skipped=3)  # the ladder check included
     assert "server ready in" in out and "smoke         PASS" in out
     results = json.loads((pytester.path / "results" / "results.json").read_text())
     assert results["environment"]["vllm"] and results["environment"]["torch"]
@@ -174,3 +178,34 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def _fallback_run(pytester, monkeypatch, *args):
+    """The shipped smoke module's ladder test against a fake that starts only with
+    --enforce-eager (as vllm-ascend does when graph capture breaks)."""
+    monkeypatch.setenv("FAKE_MODE", "eager-only")
+    pytester.copy_example(str(ROOT / "tests" / "test_smoke.py"))
+    return pytester.runpytest_subprocess("--server-cmd", FAKE_CMD, "-p", "no:cacheprovider",
+                                         "-k", "came_up_as_given", "--junitxml=junit.xml",
+                                         *args, timeout=120)
+
+
+def test_a_server_up_only_on_a_lower_rung_fails_smoke(pytester, monkeypatch, fake_env):
+    result = _fallback_run(pytester, monkeypatch)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "rung of the fallback ladder (fallback: --enforce-eager)" in out
+    assert "RopeOperation setup failed" in out and "--allow-fallback" in out
+    assert "smoke         FAIL     (1 failed) [fallback: --enforce-eager]" in out
+
+
+def test_allow_fallback_judges_it_and_says_so_everywhere(pytester, monkeypatch, fake_env):
+    result = _fallback_run(pytester, monkeypatch, "--allow-fallback")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert "smoke         PASS     (1 passed) [fallback: --enforce-eager]" in out
+    assert "ladder rung enforce-eager (fallback: --enforce-eager)" in out
+    junit = (pytester.path / "junit.xml").read_text()
+    assert '<property name="server.fallback" value="--enforce-eager"' in junit
+    results = json.loads((pytester.path / "results" / "results.json").read_text())
+    assert results["server"]["fallback"] == "--enforce-eager"

@@ -3,8 +3,8 @@
 
 --token-delay-ms D: every SSE event of a streamed response is released no sooner than D ms
 after the previous one, as if the server decoded that much slower per step.
---fixed-answer TEXT: the final answer (chat ``content``) of every streamed chat completion is
-replaced by TEXT, as a server that always says the same thing (e.g. a memorised "7842");
+--fixed-answer TEXT: the final answer (chat ``content``) of every chat completion, streamed or
+not, is replaced by TEXT, as a server that always says the same thing (e.g. a memorised "7842");
 reasoning, usage and timing stay the real server's.
 Everything else is passed through untouched.
 Usage: slow_proxy.py --upstream URL --port N [--token-delay-ms D] [--fixed-answer TEXT]
@@ -37,6 +37,16 @@ def _rewrite(event: bytes, answer: str, state: dict) -> bytes:
     return b"data: " + json.dumps(chunk).encode()
 
 
+def _rewrite_message(data: bytes, answer: str) -> bytes:
+    """A non-streamed chat completion with every non-empty ``content`` replaced by ``answer``."""
+    body = json.loads(data)
+    for choice in body.get("choices") or []:
+        message = choice.get("message") or {}
+        if message.get("content"):
+            message["content"] = answer
+    return json.dumps(body).encode()
+
+
 def build_app(upstream: str, delay_s: float, answer: str | None = None) -> Starlette:
     client = httpx.AsyncClient(base_url=upstream, timeout=None)
 
@@ -50,6 +60,9 @@ def build_app(upstream: str, delay_s: float, answer: str | None = None) -> Starl
         if "text/event-stream" not in response.headers.get("content-type", ""):
             data = await response.aread()
             await response.aclose()
+            if answer is not None and request.url.path.endswith("/chat/completions") \
+                    and response.status_code == 200:
+                data = _rewrite_message(data, answer)
             return Response(data, response.status_code,
                             media_type=response.headers.get("content-type"))
 

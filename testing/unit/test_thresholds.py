@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from pytest_ascend_oss import thresholds
@@ -85,3 +87,28 @@ def test_restated_choices_agree_with_their_owners():
 
     assert thresholds.STATISTICS == STATISTICS
     assert set(thresholds.NEEDLE_VARIANTS) == set(VARIANT_DEPTH)
+
+
+@pytest.mark.parametrize("table", ['{ 1K = 2.0 }', '{ 1024 = -1.0 }', '{ 1024 = "fast" }'])
+def test_ttft_by_length_needs_token_counts_and_positive_seconds(tmp_path, table):
+    text = thresholds.DEFAULT_FILE.read_text()
+    bad = tmp_path / "t.toml"
+    bad.write_text(re.sub(r"(?m)^ttft_max_s_by_length = .*$",
+                          f"ttft_max_s_by_length = {table}", text, count=1))
+    with pytest.raises(ThresholdsError, match="ttft_max_s_by_length"):
+        load(bad, "atlas-800-a2")
+
+
+def test_ttft_by_length_loads_as_sorted_ints():
+    table = load(None, "cpu-canary").get("long_context", "ttft_max_s_by_length")
+    assert table and list(table) == sorted(table) and all(isinstance(k, int) for k in table)
+
+
+def test_ttft_by_concurrency_is_checked_like_by_length(tmp_path):
+    text = thresholds.DEFAULT_FILE.read_text()
+    bad = tmp_path / "t.toml"
+    bad.write_text(re.sub(r"(?m)^ttft_max_ms_by_concurrency = .*$",
+                          "ttft_max_ms_by_concurrency = { c16 = 1.0 }", text, count=1))
+    with pytest.raises(ThresholdsError, match="'ttft_max_ms_by_concurrency' has c16"):
+        load(bad, "atlas-800-a2")
+    assert load(None, "cpu-canary").get("performance", "ttft_max_ms_by_concurrency")[16] == 180.0

@@ -67,8 +67,8 @@ class LongContextRun:
 
     def gates(self, case: Case) -> list[Gate]:
         """The case's answer and TTFT gates (runs the case if it has not run)."""
-        return verdict.case_gates(self.outcome(case), self.limits["ttft_max_s"],
-                                  self.source("ttft_max_s"), str(self.paths.json))
+        return verdict.case_gates(self.outcome(case), self.limits, self.source,
+                                  str(self.paths.json))
 
     def recall(self) -> Gate:
         """Recall over the guide's grid (runs every grid case it has to)."""
@@ -82,7 +82,7 @@ class LongContextRun:
         return [g for c in cases for g in self.gates(c)] + [self.recall()]
 
     def markdown(self) -> str:
-        return report.markdown(self.outcomes, self.limits["ttft_max_s"], self.profile)
+        return report.markdown(self.outcomes, self.limits, self.profile)
 
     def meta(self) -> dict:
         s = self.settings
@@ -90,11 +90,13 @@ class LongContextRun:
                 "profile": self.profile, "needle": s.needle, "question": s.question,
                 "max_tokens": s.max_tokens, "reasoning_effort": s.reasoning_effort,
                 "language": s.language, "max_model_len": self.runner.max_model_len,
-                "ttft_max_s": self.limits["ttft_max_s"], "recall_min": self.limits["recall_min"],
+                "ttft_max_s": self.limits["ttft_max_s"],
+                "ttft_max_s_by_length": self.limits.get("ttft_max_s_by_length", {}),
+                "recall_min": self.limits["recall_min"],
                 "wall_time_s": round(time.monotonic() - self._started, 1)}
 
     def _write_reports(self) -> None:
         outcomes = self.outcomes
         report.write_json(self.paths.json, outcomes, self.meta())
         write_text_atomic(self.paths.markdown, self.markdown())
-        report.heatmap(self.paths.heatmap, outcomes, self.limits["ttft_max_s"])
+        report.heatmap(self.paths.heatmap, outcomes, self.limits)

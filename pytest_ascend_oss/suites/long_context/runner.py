@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ...server.diagnose import find_fatal
-from ...transport import vllm
+from ...transport import prom, vllm
 from ...transport.http import ServerError, async_client, sync_client
 from ...transport.streaming import send_streaming
 from . import haystack
@@ -91,6 +91,7 @@ class Runner:
         outcome.context_tokens = prepared.prompt_tokens + self.settings.max_tokens
         outcome.actual_depth = prepared.actual_depth
         log_mark = self._log_size()
+        counters = prom.scrape_trouble(self.http)
         self.progress(f"needle {case.kind} {case.id}: {prepared.prompt_tokens} prompt tokens ...")
         record = asyncio.run(self._send(prepared.body))
         outcome.content, outcome.reasoning = record.text, record.reasoning
@@ -100,7 +101,7 @@ class Runner:
             outcome.ttft_s = record.ttft_s
         if record.last_token_ns is not None:
             outcome.e2e_s = (record.last_token_ns - record.start_ns) / 1e9
-        outcome.evidence = self._log_trouble(log_mark)
+        outcome.evidence = self._log_trouble(log_mark) + self._counter_trouble(counters)
         if record.error:
             outcome.error = record.error
         elif record.prompt_tokens is not None and record.prompt_tokens != prepared.prompt_tokens:
@@ -122,6 +123,16 @@ class Runner:
     def _health(self) -> str | None:
         problem = vllm.health_problem(self.http)
         return None if problem is None else f"after the case: {problem}"
+
+    def _counter_trouble(self, before: dict[str, float] | None) -> list[str]:
+        """The server's own count of preemptions and failed requests moved during the case: in
+        attach mode there is no log to read, but there is /metrics. (A server shared with other
+        users can move these too; the evidence names the counter so a human can tell.)"""
+        after = prom.scrape_trouble(self.http) if before is not None else None
+        if after is None:
+            return []
+        moved = {k: after[k] - before.get(k, 0.0) for k in after if after[k] > before.get(k, 0.0)}
+        return [f"server /metrics during the case: {k} +{v:g}" for k, v in moved.items()]
 
     def _log_size(self) -> int:
         try:
@@ -156,9 +167,7 @@ def judge(outcome: Outcome, prepared: Prepared) -> None:
         outcome.verdict = "; ".join(filter(None, [outcome.error, *outcome.evidence]))
         return
     if prepared.case.kind == "none":
-        outcome.passed = not found
-        outcome.verdict = ("no code claimed" if outcome.passed
-                           else f"claimed a code that is not there: {found}")
+        _judge_no_needle(outcome, found)
         return
     code = prepared.codes[0]
     wrong = [n for n in found if n != code]
@@ -170,3 +179,34 @@ def judge(outcome: Outcome, prepared: Prepared) -> None:
                            f"reasoning: {outcome.reasoning[-200:]!r}")
     else:
         outcome.verdict = f"expected {code}, the answer says {outcome.content.strip()[:200]!r}"
+
+
+# "There is no code" in the answer, as gpt-oss and the canary phrase it, in English or Chinese.
+# An empty answer or one that merely lacks digits is not the same claim: a model that spent its
+# whole budget in the analysis channel says nothing, and must not pass the no-needle control.
+_SAYS_NONE = re.compile(r"\b(no|not|none|never|nothing|cannot|can't|couldn't|didn't|doesn't|"
+                        r"isn't|there's no|unable)\b|没有|未|无|不存在|找不到", re.IGNORECASE)
+
+
+def _judge_no_needle(outcome: Outcome, found: list[str]) -> None:
+    """No needle was placed: the final answer, finished with ``stop``, must say there is none
+    and name no number."""
+    content = outcome.content.strip()
+    if not content:
+        outcome.passed = False
+        outcome.verdict = (f"no final answer (finish_reason {outcome.finish_reason}); the control "
+                           f"needs a reply saying there is no code; reasoning: "
+                           f"{outcome.reasoning[-200:]!r}")
+    elif found:
+        outcome.passed = False
+        outcome.verdict = f"claimed a code that is not there: {found}"
+    elif outcome.finish_reason != "stop":
+        outcome.passed = False
+        outcome.verdict = (f"the answer did not finish (finish_reason {outcome.finish_reason}): "
+                           f"{content[:200]!r}")
+    elif not _SAYS_NONE.search(content):
+        outcome.passed = False
+        outcome.verdict = f"the answer does not say there is no code: {content[:200]!r}"
+    else:
+        outcome.passed = True
+        outcome.verdict = "said there is no code"

@@ -17,14 +17,27 @@ def answer_gate(o: Outcome, evidence: str = "") -> Gate:
                 1.0 if o.passed else 0.0, ">=", 1.0, "", evidence, "", o.verdict)
 
 
-def ttft_gate(o: Outcome, bound_s: float, source: str = "", evidence: str = "") -> Gate:
-    """First token within the bound (the guide: < 5 s even at 128K); no first token: unmeasured."""
-    return Gate(f"{o.case.kind} {o.case.id}: TTFT", o.ttft_s, "<", bound_s, "s", evidence,
-                source, "" if o.ttft_s is not None else f"no first token: {o.verdict}")
+def ttft_bound(limits: dict, length: int) -> tuple[float, str]:
+    """(seconds, key) for a case of ``length`` tokens: the profile's per-length bound for the
+    smallest listed length >= it, else the flat ``ttft_max_s`` (the guide: 5 s even at 128K)."""
+    for listed, bound in sorted(limits.get("ttft_max_s_by_length", {}).items()):
+        if length <= listed:
+            return bound, f"ttft_max_s_by_length.{listed}"
+    return limits["ttft_max_s"], "ttft_max_s"
 
 
-def case_gates(o: Outcome, bound_s: float, source: str = "", evidence: str = "") -> list[Gate]:
-    return [answer_gate(o, evidence), ttft_gate(o, bound_s, source, evidence)]
+def ttft_gate(o: Outcome, limits: dict, source=lambda key: "", evidence: str = "") -> Gate:
+    """First token within the case's bound; no first token: unmeasured (never a pass)."""
+    bound, key = ttft_bound(limits, o.case.length)
+    return Gate(f"{o.case.kind} {o.case.id}: TTFT", o.ttft_s, "<", bound, "s", evidence,
+                source(key), "" if o.ttft_s is not None else f"no first token: {o.verdict}")
+
+
+def case_gates(o: Outcome, limits: dict, source=lambda key: "", evidence: str = ""
+               ) -> list[Gate]:
+    """``limits`` is the profile's long_context table; ``source(key)`` names where a bound
+    lives."""
+    return [answer_gate(o, evidence), ttft_gate(o, limits, source, evidence)]
 
 
 def recall_gate(grid: list[Outcome], minimum: float, source: str = "", evidence: str = ""

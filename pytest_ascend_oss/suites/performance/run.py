@@ -42,9 +42,13 @@ def gates(run: LevelRun, limits: dict, json_path: str, source: Callable[[str], s
     profile names (the guide measures throughput with its concurrency-16 run)."""
     stat = limits["statistic"]
     m = run.metrics
+    by_level = limits.get("ttft_max_ms_by_concurrency", {})
+    ttft_key = ("ttft_max_ms" if run.concurrency not in by_level
+                else f"ttft_max_ms_by_concurrency.{run.concurrency}")
     out = [
-        Gate(f"{stat} TTFT", statistic(m["ttft_ms"], stat), "<", limits["ttft_max_ms"], "ms",
-             f"{json_path}:{stat}_ttft_ms", source("ttft_max_ms")),
+        Gate(f"{stat} TTFT", statistic(m["ttft_ms"], stat), "<",
+             by_level.get(run.concurrency, limits["ttft_max_ms"]), "ms",
+             f"{json_path}:{stat}_ttft_ms", source(ttft_key)),
         Gate(f"{stat} TPOT", statistic(m["tpot_ms"], stat), "<", limits["tpot_max_ms"], "ms",
              f"{json_path}:{stat}_tpot_ms", source("tpot_max_ms")),
     ]
@@ -56,6 +60,60 @@ def gates(run: LevelRun, limits: dict, json_path: str, source: Callable[[str], s
             Gate("QPS", m["request_throughput"], ">", limits["qps_min"], "req/s",
                  f"{json_path}:request_throughput", source("qps_min")),
         ]
+    return out
+
+
+def validity_gates(run: LevelRun, limits: dict, json_path: str, source: Callable[[str], str]
+                   ) -> dict[str, Gate]:
+    """Is the measurement itself sound? Failed requests within budget; every completed request
+    exactly the prompt and output size it asked for (by the server's usage); no prompt token
+    from the prefix cache; the client held the concurrency it claims (Little's law); the
+    server's own counters agree with the client's. A check with nothing to read (no request
+    completed, a server without /metrics) is unmeasured, never passed."""
+    records = run.result.records
+    ok = [r for r in records if r.ok]
+    failed = [r for r in records if not r.ok]
+    none_ok = "no request of this level completed"
+    out = {"errors": Gate(
+        "failed requests (share)", len(failed) / len(records) if records else None, "<=",
+        limits["max_error_rate"], "", f"{json_path}:errors", source("max_error_rate"),
+        f"{len(failed)}/{len(records)} failed; first errors: {[r.error for r in failed[:3]]}"
+        if failed else "")}
+    for kind in ("output", "prompt"):
+        pairs = [(getattr(r, f"requested_{kind}_tokens"), getattr(r, f"{kind}_tokens"))
+                 for r in ok]
+        wrong = [(asked, got) for asked, got in pairs if asked != got]
+        lens = "output_lens" if kind == "output" else "input_lens"
+        out[f"{kind}_tokens"] = Gate(
+            f"requests whose {kind} length differs from the request", len(wrong) if ok else None,
+            "<=", 0, "requests", f"{json_path}:{lens}", source(f"{kind}_tokens"),
+            f"{len(wrong)}/{len(ok)} (asked, got): {wrong[:10]}" if ok else none_ok)
+    reported = [r.cached_tokens for r in records if r.cached_tokens is not None]
+    counters = run.result.server_counters or {}
+    hits = sum(reported) if reported else counters.get("prefix_cache_hits")
+    out["prefix_cache"] = Gate(
+        "prompt tokens served from the prefix cache", hits, "<=", 0, "tokens",
+        f"{json_path}:ascend_oss.cached_tokens", "",
+        "the server reports cached tokens neither in usage nor in /metrics" if hits is None
+        else "TTFT is flattered by cached prefill")
+    in_flight = run.metrics["mean_in_flight"]
+    out["concurrency"] = Gate(
+        "Little's law |QPS x mean E2EL / concurrency - 1|",
+        abs(in_flight / run.concurrency - 1) if ok else None, "<=",
+        limits["concurrency_tolerance"], "", f"{json_path}:ascend_oss.mean_in_flight",
+        source("concurrency_tolerance"),
+        f"{in_flight:.2f} requests in flight at concurrency {run.concurrency}: the client did "
+        "not hold the load it claims" if ok else none_ok)
+    expected = {"requests": len(ok), "output_tokens": sum(r.output_tokens for r in ok),
+                "prompt_tokens": sum(r.prompt_tokens for r in ok)}
+    differ = {k: (counters[k], v) for k, v in expected.items()
+              if k in counters and counters[k] != v}
+    out["server_counters"] = Gate(
+        "server /metrics counts that differ from the client's",
+        len(differ) if run.result.server_counters else None, "<=", 0, "counters",
+        f"{json_path}:ascend_oss.server_counters_delta", "",
+        f"(server, client): {differ}" if run.result.server_counters
+        else "the server exposes no vLLM counters at /metrics")
     return out
 
 
@@ -93,6 +151,10 @@ class PerformanceRun:
     def gates(self, concurrency: int) -> list[Gate]:
         return gates(self.level(concurrency), self.limits, str(self.json_path(concurrency)),
                      self.source)
+
+    def validity(self, concurrency: int) -> dict[str, Gate]:
+        return validity_gates(self.level(concurrency), self.limits,
+                              str(self.json_path(concurrency)), self.source)
 
     def gate(self, concurrency: int, name: str) -> Gate | None:
         """The gate ``name`` (one of GATE_NAMES) at this level, or None where it is not gated."""

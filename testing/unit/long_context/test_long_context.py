@@ -115,8 +115,8 @@ def test_case_longer_than_the_server_fails_with_its_limit(stub_runner):
     assert "max_model_len is 4096" in outcome.verdict and "8192" in outcome.verdict
 
 
-def _judged(kind, content, codes=("7842",)):
-    o = Outcome(Case(kind, 1024, 50), content=content)
+def _judged(kind, content, codes=("7842",), finish_reason="stop"):
+    o = Outcome(Case(kind, 1024, 50), content=content, finish_reason=finish_reason)
     runner.judge(o, Prepared(o.case, {}, None, list(codes), 0, 0, 50.0))
     return o
 
@@ -127,7 +127,19 @@ def test_verdicts_are_exact():
     assert not _judged("guide", "Either 7842 or 1234.").passed  # hedging is not recall
     assert "no final answer" in _judged("guide", "").verdict
     assert _judged("none", "I found no secret code in the text.", ()).passed
+    assert _judged("none", "文中没有密码。", ()).passed
     assert not _judged("none", "The secret code is 7842.", ()).passed
+
+
+@pytest.mark.parametrize("content, finish_reason, why", [
+    ("", "length", "no final answer"),  # the whole budget went to the analysis channel
+    ("", "stop", "no final answer"),
+    ("I found no secret code in the", "length", "did not finish"),
+    ("The code is hidden well.", "stop", "does not say there is no code"),
+])
+def test_no_needle_control_needs_an_answer_that_says_so(content, finish_reason, why):
+    judged = _judged("none", content, (), finish_reason)
+    assert not judged.passed and why in judged.verdict
 
 
 def test_errors_and_log_evidence_fail_the_case():
@@ -145,6 +157,46 @@ def test_report_files(tmp_path):
     report.write_json(tmp_path / "r.json", outcomes, {"model": "m"})
     written = json.loads((tmp_path / "r.json").read_text())
     assert written["summary"]["by_kind"]["guide"] == {"cases": 2, "passed": 1, "recall": 0.5}
-    table = report.markdown(outcomes, 5.0, "p")
+    limits = {"ttft_max_s": 5.0, "ttft_max_s_by_length": {}}
+    table = report.markdown(outcomes, limits, "p")
     assert "| 0% | ~1K" in table and "❌" in table
-    assert report.heatmap(tmp_path / "h.png", outcomes, 5.0).stat().st_size > 1000
+    assert report.heatmap(tmp_path / "h.png", outcomes, limits).stat().st_size > 1000
+
+
+METRICS = """# TYPE vllm:num_preemptions counter
+vllm:num_preemptions_total{{engine="0",model_name="m"}} {preempted}
+# TYPE vllm:request_success counter
+vllm:request_success_total{{engine="0",finished_reason="stop",model_name="m"}} 7.0
+vllm:request_success_total{{engine="0",finished_reason="error",model_name="m"}} {errors}
+vllm:request_success_total{{engine="0",finished_reason="abort",model_name="m"}} 0.0
+"""
+
+
+def test_trouble_counters_read_only_the_labels_that_mean_trouble():
+    from pytest_ascend_oss.transport.prom import parse_trouble
+
+    counters = parse_trouble(METRICS.format(preempted=2.0, errors=1.0))
+    assert counters == {"preemptions": 2.0, "requests ended in error": 1.0,
+                        "requests aborted": 0.0}
+
+
+def test_a_preemption_during_a_case_is_evidence_against_it(stub_runner):
+    """Attach mode has no server log; /metrics still tells a KV cache that overflowed."""
+    page = METRICS.format(preempted=3.0, errors=0.0)
+    stub_runner.http = httpx.Client(base_url="http://stub", transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, text=page)))
+    before = {"preemptions": 1.0, "requests ended in error": 0.0, "requests aborted": 0.0}
+    assert stub_runner._counter_trouble(before) == [
+        "server /metrics during the case: preemptions +2"]
+    assert stub_runner._counter_trouble({**before, "preemptions": 3.0}) == []
+    assert stub_runner._counter_trouble(None) == []  # no /metrics: nothing claimed either way
+
+
+def test_ttft_bound_is_the_smallest_listed_length_at_or_above_the_case():
+    from pytest_ascend_oss.suites.long_context.verdict import ttft_bound
+
+    limits = {"ttft_max_s": 5.0, "ttft_max_s_by_length": {1024: 1.0, 65536: 20.0}}
+    assert ttft_bound(limits, 1024) == (1.0, "ttft_max_s_by_length.1024")
+    assert ttft_bound(limits, 32768) == (20.0, "ttft_max_s_by_length.65536")
+    assert ttft_bound(limits, 131072) == (5.0, "ttft_max_s")  # beyond the table: the flat bound
+    assert ttft_bound({"ttft_max_s": 5.0, "ttft_max_s_by_length": {}}, 131072)[0] == 5.0

@@ -51,3 +51,39 @@ def test_table_marks_failing_rows_and_names_the_gate():
     table = report.markdown_table(rows, "atlas-800-a2")
     row1, row16 = [ln for ln in table.splitlines() if ln.startswith(("| 1 |", "| 16 |"))]
     assert "PASS" in row1 and "FAIL" in row16 and "median TPOT" in row16
+
+
+def _validity(records, concurrency=1):
+    result = LoadResult(concurrency, None, records, [], duration_s=0.5)
+    level_run = bench.LevelRun(concurrency, "completions", result, run_metrics(records, 0.5))
+    return run.validity_gates(level_run, PERF, "c.json", lambda k: f"toml {k}")
+
+
+def test_a_level_where_nothing_completed_is_not_exact_by_default():
+    """No completed request means no size was checked: unmeasured, never a pass."""
+    dead = request()
+    dead.error = "HTTP 500: boom"
+    gates = _validity([dead])
+    assert not gates["errors"].passed and "boom" in gates["errors"].message()
+    for check in ("output_tokens", "prompt_tokens", "concurrency"):
+        assert not gates[check].measured and not gates[check].passed, check
+
+
+def test_sizes_are_checked_against_what_each_request_asked():
+    records = [request(start_ms=i * 10) for i in range(4)]
+    for r in records:
+        r.requested_prompt_tokens, r.requested_output_tokens = 8, 6
+    records[2].output_tokens = 5
+    gates = _validity(records)
+    assert gates["prompt_tokens"].passed
+    assert not gates["output_tokens"].passed and "(6, 5)" in gates["output_tokens"].message()
+    assert not gates["server_counters"].measured  # no /metrics in this run
+
+
+def test_ttft_bound_per_concurrency_names_its_key():
+    limits = {**PERF, "ttft_max_ms_by_concurrency": {16: 180.0}}
+    by_name = {g.name: g for g in run.gates(level(16, 10), limits, "c.json", lambda k: k)}
+    assert by_name["median TTFT"].bound == 180.0
+    assert by_name["median TTFT"].source == "ttft_max_ms_by_concurrency.16"
+    by_name = {g.name: g for g in run.gates(level(4, 10), limits, "c.json", lambda k: k)}
+    assert by_name["median TTFT"].bound == PERF["ttft_max_ms"]  # not listed: the flat bound
