@@ -12,6 +12,7 @@ import atexit
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ class ServerProcess:
         self.log_path = Path(log_path)
         self.env = env
         self.popen: subprocess.Popen | None = None
+        self.watchdog: subprocess.Popen | None = None
+        self._watch_fd: int | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +42,39 @@ class ServerProcess:
                 start_new_session=True,
             )
         _LIVE.add(self)
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        """A small process that takes the server's group down if we die without stopping it
+        (SIGKILL from a CI after its grace period, the OOM killer): finalizers and atexit do
+        not run then, and vLLM's engine would keep the port, a core and the card's memory.
+        It holds the read end of a pipe whose only write end is ours: end of file without a
+        stand-down byte means this process is gone. (A parent-death signal would reach the
+        API server only, not the engine core and workers it forked.)"""
+        read_fd, self._watch_fd = os.pipe()  # both close-on-exec: vLLM never holds them
+        try:
+            self.watchdog = subprocess.Popen(
+                [sys.executable, "-m", "pytest_ascend_oss.server.watchdog", str(read_fd),
+                 str(self.popen.pid)],
+                pass_fds=(read_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            os.close(read_fd)
+
+    def _stand_down_watchdog(self) -> None:
+        if self._watch_fd is not None:
+            try:
+                os.write(self._watch_fd, STAND_DOWN)
+            except OSError:
+                pass
+            os.close(self._watch_fd)
+            self._watch_fd = None
+        if self.watchdog is not None:
+            try:
+                self.watchdog.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                self.watchdog.kill()
+            self.watchdog = None
 
     @property
     def pid(self) -> int | None:
@@ -57,25 +93,36 @@ class ServerProcess:
         """SIGTERM the group, wait up to ``grace`` seconds, SIGKILL whatever is left. Idempotent."""
         if self.popen is None:
             return
-        pgid = self.popen.pid  # leader of its own session, so its pid is the group id
-        stragglers = _descendants(self.popen.pid)
-        _signal_group(pgid, signal.SIGTERM)
-        for proc in stragglers:
-            _signal(proc, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            self.popen.poll()  # reap the leader, or its zombie keeps the group "alive"
-            if not _group_alive(pgid) and not any(_alive(p) for p in stragglers):
-                break
-            time.sleep(0.1)
-        _signal_group(pgid, signal.SIGKILL)
-        for proc in stragglers:
-            _signal(proc, signal.SIGKILL)
+        self._stand_down_watchdog()
+        take_down(self.popen.pid, grace, reap=self.popen.poll)
         try:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
             pass
         _LIVE.discard(self)
+
+
+STAND_DOWN = b"x"  # written to the watchdog's pipe by a normal stop
+
+
+def take_down(leader: int, grace: float, reap=lambda: None) -> None:
+    """SIGTERM the process group led by ``leader`` and every descendant that left it, wait up
+    to ``grace`` seconds, SIGKILL whatever is left. ``reap`` collects the leader's exit status
+    when the caller is its parent (a zombie leader keeps the group "alive")."""
+    pgid = leader  # leader of its own session, so its pid is the group id
+    stragglers = _descendants(leader)
+    _signal_group(pgid, signal.SIGTERM)
+    for proc in stragglers:
+        _signal(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        reap()
+        if not _group_alive(pgid) and not any(_alive(p) for p in stragglers):
+            break
+        time.sleep(0.1)
+    _signal_group(pgid, signal.SIGKILL)
+    for proc in stragglers:
+        _signal(proc, signal.SIGKILL)
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
