@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from pytest_ascend_oss.server.launcher import attach, launch
+from served import served
+
 from pytest_ascend_oss.suites.long_context.cases import Case, NeedleSettings, parse_int_list
 from pytest_ascend_oss.suites.long_context.runner import Runner
 
@@ -47,21 +46,9 @@ def main() -> None:
     parser.add_argument("--multiple", type=float, default=2.0)
     args = parser.parse_args()
     lengths = parse_int_list(args.lengths, "--lengths")
-    started, stop = time.monotonic(), None
-    if args.base_url:
-        endpoint = attach(args.base_url, None, None)
-    else:
-        from pytest_ascend_oss.embedded.serve import embedded_command
-
-        argv, env = embedded_command(log=lambda m: None)
-        server, endpoint = launch(argv, Path(tempfile.mkdtemp()), 600, env=env,
-                                  progress=lambda m: None)
-        stop = server.stop
-    try:
+    started = time.monotonic()
+    with served(args.base_url) as endpoint:
         ttfts = measure(endpoint.base_url, endpoint.model, lengths, args.rounds)
-    finally:
-        if stop:
-            stop()
     print(f"\n| length | TTFT per round (s) | median (s) | {args.multiple:g} x median (s) |")
     print("|---|---|---|---|")
     for n, values in ttfts.items():

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from pytest_ascend_oss.server.launcher import attach, launch
+from served import served
+
 from pytest_ascend_oss.suites.performance import bench
 from pytest_ascend_oss.thresholds import EMBEDDED_PROFILE, load
 
@@ -32,18 +31,9 @@ def main() -> None:
     parser.add_argument("--profile", default=EMBEDDED_PROFILE)
     args = parser.parse_args()
     perf = load(None, args.profile).values["performance"]
-    started, stop = time.monotonic(), None
-    if args.base_url:
-        endpoint = attach(args.base_url, None, None)
-    else:
-        from pytest_ascend_oss.embedded.serve import embedded_command
-
-        argv, env = embedded_command(log=lambda m: None)
-        server, endpoint = launch(argv, Path(tempfile.mkdtemp()), 600, env=env,
-                                  progress=lambda m: None)
-        stop = server.stop
+    started = time.monotonic()
     results: dict[int, list[dict]] = {c: [] for c in perf["concurrency"]}
-    try:
+    with served(args.base_url) as endpoint:
         for r in range(args.rounds):
             for c in perf["concurrency"]:
                 run = bench.measure_level(
@@ -55,9 +45,6 @@ def main() -> None:
                 results[c].append(run.metrics)
                 print(f"round {r + 1}/{args.rounds} c={c:<3} " + "  ".join(
                     f"{name} {get(run.metrics):8.2f}" for name, get in FIGURES), flush=True)
-    finally:
-        if stop:
-            stop()
     print("\n| c | " + " | ".join(f"{name} (median of rounds; range)" for name, _ in FIGURES)
           + " |")
     print("|---|" + "---|" * len(FIGURES))

@@ -16,14 +16,11 @@ from dataclasses import dataclass
 
 GUIDE_NEEDLE = "The secret code is 7842."
 GUIDE_QUESTION = "What is the secret code?"
-GUIDE_LENGTHS = (1024, 32768, 65536, 98304, 131072)
-DEFAULT_DEPTHS = (0, 25, 50, 75, 100)
 KEYED_NEEDLE = "The secret code for {name} is {code}."
 KEYED_QUESTION = "What is the secret code for {name}?"
 # Names for the multi-key variant: one token each in o200k, none a word the filler uses.
 KEY_NAMES = ("Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Irene",
              "Jack", "Laura", "Mark", "Nina", "Oscar", "Paul", "Rosa", "Sam", "Tom")
-KINDS = ("guide", "random", "keyed", "none")
 # Where a variant's needle goes: the middle, except "none", which has no needle to place.
 VARIANT_DEPTH = {"random": 50, "keyed": 50, "none": 0}
 
