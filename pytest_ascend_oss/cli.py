@@ -1,4 +1,8 @@
-"""``ascend-oss``: the plugin's tools for use outside pytest."""
+"""``ascend-oss``: the plugin's tools for use outside pytest.
+
+Exit status: 0 every criterion passed (or the work is done), 1 the server or the run failed,
+2 a criterion failed or could not be measured, 4 a usage error (as pytest's), 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,77 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from . import settings as options
 from .report.files import write_json_atomic
+from .secret import secret_or_none
 from .settings import default, parse_url
 from .thresholds import DEFAULT_PROFILE
+
+USAGE_ERROR = 4
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; 2 means "a criterion failed" here, so a usage error
+    exits 4, as in pytest."""
+
+    def error(self, message: str):
+        # One line, not argparse's usage block: the message names the flag and the value.
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _arg(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from one of the options table's converters, keeping its message
+    (argparse would print "invalid positive_int value")."""
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+def _server_url(text: str) -> str:
+    """A server URL, checked; kept as typed (the benchmark picks its endpoint from the path)."""
+    _arg(options.url)(text)
+    return text
+
+
+def _readable_file(text: str) -> Path:
+    problem = options.unreadable(Path(text), want_dir=False)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+    return Path(text)
+
+
+def _readable_dir(text: str) -> Path:
+    problem = options.unreadable(Path(text), want_dir=True)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+    return Path(text)
+
+
+def _output_file(text: str) -> Path:
+    """A file the command will write: its directory must exist or be creatable, and writable."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; name a file")
+    problem = options.unwritable_dir(path.parent)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return path
+
+
+def _usage(args: argparse.Namespace, message: str) -> int:
+    """A usage error found after parsing (two flags that contradict each other, a file of the
+    wrong shape): one line, exit 4."""
+    print(f"{args.prog}: error: {message}", file=sys.stderr)
+    return USAGE_ERROR
 
 
 def _interrupt(signum, frame):
@@ -112,8 +182,17 @@ def _verify_precision(args: argparse.Namespace) -> int:
     from .suites.precision import baseline, collect, prompts, run
     from .thresholds import ThresholdsError, load
 
+    if args.gpu_url and parse_url(args.gpu_url) == parse_url(args.npu_url):
+        return _usage(args, "--gpu-url is --npu-url: a server compared with itself "
+                      "always agrees; give the reference (GPU) server or a --baseline file")
     try:
         profile = load(args.thresholds, args.profile)
+        prompts.load_prompts(args.test_prompts)  # a bad file is the user's, found before work
+        if args.baseline:
+            baseline.load(args.baseline)
+    except (ThresholdsError, prompts.PromptError, baseline.BaselineError) as exc:
+        return _usage(args, str(exc))
+    try:
         npu = attach(parse_url(args.npu_url), args.model, args.api_key)
         result = run.verify(
             npu.base_url, npu.model, api_key=args.api_key, max_tokens=args.max_tokens,
@@ -159,6 +238,9 @@ def _long_context(args: argparse.Namespace) -> int:
             args.lengths, args.depths,
             profile.get("long_context", "variants") if args.variants is None else args.variants,
             lengths_name="--lengths", depths_name="--depths")
+    except (ThresholdsError, cases.NeedleError) as exc:
+        return _usage(args, str(exc))
+    try:
         server = attach(parse_url(args.api_url), args.model, args.api_key)
         settings = cases.NeedleSettings(
             max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort or None,
@@ -216,48 +298,56 @@ def _capabilities(args: argparse.Namespace) -> int:
 
 def _add_server_args(parser: argparse.ArgumentParser, url_flag: str, url_help: str) -> None:
     """The running server a command attaches to: its URL, model and (hidden) API key."""
-    parser.add_argument(url_flag, required=True, help=url_help)
+    parser.add_argument(url_flag, required=True, type=_server_url, help=url_help)
     parser.add_argument("--model", default=None, help="served model (default: the only one)")
-    parser.add_argument("--api-key", default=os.environ.get("ASCEND_OSS_API_KEY")
-                        or os.environ.get("VLLM_API_KEY"), help=argparse.SUPPRESS)
+    # A Secret from the start: no traceback or error message can show the key.
+    parser.add_argument("--api-key", type=secret_or_none,
+                        default=secret_or_none(os.environ.get("ASCEND_OSS_API_KEY")
+                                               or os.environ.get("VLLM_API_KEY")),
+                        help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .suites.long_context import cases as long_context_cases
     from .suites.long_context.haystack import LANGUAGES as haystack_languages
 
-    parser = argparse.ArgumentParser(prog="ascend-oss", description=__doc__)
+    parser = _Parser(prog="ascend-oss", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
         "serve-embedded",
         help="serve the embedded tiny GPT-OSS model with vLLM CPU in the foreground",
     )
-    serve.add_argument("--port", type=int, default=None, help="listen port (default: a free one)")
+    serve.add_argument("--port", type=_arg(options.port), default=None,
+                       help="listen port (default: a free one)")
     serve.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16")
-    serve.add_argument("--max-model-len", type=int, default=None,
+    serve.add_argument("--max-model-len", type=_arg(options.positive_int), default=None,
                        help="context limit (default: the canary's 131072)")
     serve.add_argument("--log-dir", default=str(default("results_dir")),
                        help="where the server log goes")
-    serve.add_argument("--perturb", type=float, default=0.0, metavar="SIGMA",
+    serve.add_argument("--perturb", type=_arg(options.non_negative_float), default=0.0,
+                       metavar="SIGMA",
                        help="add seeded Gaussian noise of SIGMA x each tensor's std to every "
                             "weight (a deliberately broken deployment)")
-    serve.add_argument("--startup-timeout", type=float, default=600.0)
+    serve.add_argument("--startup-timeout", type=_arg(options.positive_float), default=600.0)
     serve.set_defaults(run=_serve_embedded)
 
     bench = commands.add_parser(
         "benchmark", help="the guide's benchmark.py: load a running server at one concurrency")
     _add_server_args(bench, "--api-url", "server root or the guide's endpoint URL (a "
                      "/chat/completions URL selects the chat endpoint)")
-    bench.add_argument("--num-requests", type=int, default=50, help="measured requests")
-    bench.add_argument("--max-tokens", type=int, default=256, help="output tokens per request")
-    bench.add_argument("--concurrency", type=int, default=1)
-    bench.add_argument("--output", default="benchmark.json")
-    bench.add_argument("--prompt-tokens", type=int, default=1024)
+    bench.add_argument("--num-requests", type=_arg(options.positive_int), default=50,
+                       help="measured requests")
+    bench.add_argument("--max-tokens", type=_arg(options.positive_int), default=256,
+                       help="output tokens per request")
+    bench.add_argument("--concurrency", type=_arg(options.positive_int), default=1)
+    bench.add_argument("--output", type=_output_file, default="benchmark.json")
+    bench.add_argument("--prompt-tokens", type=_arg(options.positive_int), default=1024)
     bench.add_argument("--endpoint", choices=("completions", "chat"), default=None)
-    bench.add_argument("--warmup", type=int, default=None,
+    bench.add_argument("--warmup", type=_arg(options.non_negative_int), default=None,
                        help="warm-up requests, excluded (default: the concurrency)")
-    bench.add_argument("--request-rate", type=float, default=None,
+    bench.add_argument("--request-rate", type=_arg(options.positive_float), default=None,
                        help="open loop: Poisson arrivals per second (concurrency caps in-flight)")
     bench.set_defaults(run=_benchmark)
 
@@ -265,33 +355,40 @@ def build_parser() -> argparse.ArgumentParser:
         "verify-precision", help="the guide's verify_precision.py: compare with a reference")
     _add_server_args(verify, "--npu-url", "server under test")
     ref = verify.add_mutually_exclusive_group(required=True)
-    ref.add_argument("--gpu-url", help="live reference server (e.g. the GPU baseline)")
-    ref.add_argument("--baseline", type=Path, help="baseline file recorded earlier")
-    ref.add_argument("--record", type=Path, help="record --npu-url as a baseline file instead")
-    verify.add_argument("--test-prompts", type=Path, default=None,
+    ref.add_argument("--gpu-url", type=_server_url,
+                     help="live reference server (e.g. the GPU baseline)")
+    ref.add_argument("--baseline", type=_readable_file, help="baseline file recorded earlier")
+    ref.add_argument("--record", type=_output_file,
+                     help="record --npu-url as a baseline file instead")
+    verify.add_argument("--test-prompts", type=_readable_file, default=None,
                         help="prompt set JSON (default: the shipped 57 EN/ZH prompts)")
-    verify.add_argument("--output", default="precision_report.json")
-    verify.add_argument("--max-tokens", type=int, default=default("precision_max_tokens"))
-    verify.add_argument("--checkpoint", type=Path, default=None,
+    verify.add_argument("--output", type=_output_file, default="precision_report.json")
+    verify.add_argument("--max-tokens", type=_arg(options.positive_int),
+                        default=default("precision_max_tokens"))
+    verify.add_argument("--checkpoint", type=_readable_dir, default=None,
                         help="checkpoint directory for the hidden-state probe")
-    verify.add_argument("--endpoint", choices=("completions", "chat"),
+    verify.add_argument("--endpoint", choices=options.PRECISION_ENDPOINTS,
                         default=default("precision_endpoint"),
                         help="completions: token ids, identical inputs (default); chat: the "
                              "servers render the prompts, which may differ by host and date")
-    verify.add_argument("--hidden-device", default=default("hidden_device"))
-    verify.add_argument("--hidden-dtype", default=default("hidden_dtype"))
+    verify.add_argument("--hidden-device", choices=options.HIDDEN_DEVICES,
+                        default=default("hidden_device"))
+    verify.add_argument("--hidden-dtype", choices=options.HIDDEN_DTYPES,
+                        default=default("hidden_dtype"))
     verify.add_argument("--profile", default=DEFAULT_PROFILE)
-    verify.add_argument("--thresholds", type=Path, default=None)
+    verify.add_argument("--thresholds", type=_readable_file, default=None)
     verify.set_defaults(run=_verify_precision)
 
     long_context = commands.add_parser(
         "long-context", help="the guide's test_long_context.py: needle in a haystack grid")
     _add_server_args(long_context, "--api-url", "server root or its /v1/chat/completions URL")
-    long_context.add_argument("--max-context-len", type=int, default=None,
+    long_context.add_argument("--max-context-len", type=_arg(options.positive_int), default=None,
                       help="largest context; the grid's lengths derive from it (default: the "
                            "profile's long_context.context_length, 131072 for the guide)")
-    long_context.add_argument("--lengths", default=None, help="comma-separated lengths instead")
-    long_context.add_argument("--depths", default=default("niah_depths"))
+    long_context.add_argument("--lengths", type=_arg(options.int_list), default=None,
+                              help="comma-separated lengths instead")
+    long_context.add_argument("--depths", type=_arg(options.int_list),
+                              default=default("niah_depths"))
     long_context.add_argument("--needle", default=long_context_cases.GUIDE_NEEDLE)
     long_context.add_argument("--question", default=long_context_cases.GUIDE_QUESTION)
     long_context.add_argument("--variants", nargs="*", default=None,
@@ -300,23 +397,27 @@ def build_parser() -> argparse.ArgumentParser:
                            "the profile's long_context.variants; give none for the needle only)")
     long_context.add_argument("--language", choices=haystack_languages,
                               default=default("niah_language"))
-    long_context.add_argument("--max-tokens", type=int, default=default("niah_max_tokens"),
+    long_context.add_argument("--max-tokens", type=_arg(options.positive_int),
+                              default=default("niah_max_tokens"),
                       help="tokens reserved for the answer (analysis and final)")
-    long_context.add_argument("--reasoning-effort", default=default("niah_reasoning_effort"))
-    long_context.add_argument("--output", default="long_context_report.json")
+    long_context.add_argument("--reasoning-effort", choices=options.REASONING_EFFORTS,
+                              default=default("niah_reasoning_effort"))
+    long_context.add_argument("--output", type=_output_file, default="long_context_report.json")
     long_context.add_argument("--profile", default=DEFAULT_PROFILE)
-    long_context.add_argument("--thresholds", type=Path, default=None)
+    long_context.add_argument("--thresholds", type=_readable_file, default=None)
     long_context.set_defaults(run=_long_context)
 
     caps = commands.add_parser(
         "capabilities", help="count what a served gpt-oss model can do (the canary's checks)")
     _add_server_args(caps, "--api-url", "server root or its /v1/chat/completions URL")
-    caps.add_argument("--checkpoint", type=Path, default=None,
+    caps.add_argument("--checkpoint", type=_readable_dir, default=None,
                       help="checkpoint for the float32 greedy comparison (default: the embedded "
                       "canary when it is the served model; otherwise skipped)")
-    caps.add_argument("--lengths", default=None, help="needle lengths (default 1K..128K)")
-    caps.add_argument("--depths", default=None, help="needle depths (default 0,25,50,75,100)")
-    caps.add_argument("--output", default="capabilities.json")
+    caps.add_argument("--lengths", type=_arg(options.int_list), default=None,
+                      help="needle lengths (default 1K..128K)")
+    caps.add_argument("--depths", type=_arg(options.int_list), default=None,
+                      help="needle depths (default 0,25,50,75,100)")
+    caps.add_argument("--output", type=_output_file, default="capabilities.json")
     caps.set_defaults(run=_capabilities)
 
     vocab = commands.add_parser(
@@ -328,8 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.prog = f"{parser.prog} {args.command}"  # for usage errors found after parsing
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

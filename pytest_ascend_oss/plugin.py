@@ -21,6 +21,7 @@ from .report.store import ResultsStore
 from .server import argv as argv_tools
 from .server import environment
 from .server.launcher import Endpoint, StartupError, attach, launch
+from .server.liveness import down_reason
 from .server.preflight import PreflightError, preflight
 from .suites.long_context import cases as long_context_cases
 from .transport import vllm
@@ -40,6 +41,35 @@ profile_key = pytest.StashKey[thresholds_mod.Profile]()
 plan_key = pytest.StashKey[long_context_cases.Plan]()
 results_key = pytest.StashKey[ResultsStore]()
 outcomes_key = pytest.StashKey[dict]()
+incident_key = pytest.StashKey["Incident"]()
+process_key = pytest.StashKey[list]()
+# A skip whose reason starts so is a criterion that does not apply to this deployment (an
+# Ascend-only check on a CPU host). Any other skip is a criterion that was not measured, and
+# a suite with one is INCOMPLETE, never PASS.
+NOT_APPLICABLE = "not applicable"
+
+
+class Incident:
+    """The one story of a server that could not be reached, started, or kept alive: told in
+    full by the first test that meets it; every later test errors at once with one line that
+    points there (not the same 100 lines once per test)."""
+
+    def __init__(self, summary: str, story: str):
+        self.summary, self.story = summary, story
+        self.first: str | None = None
+        # One exception object: pytest re-raises a session fixture's error for every test that
+        # needs it, and pytest_runtest_makereport recognises it to shorten the repeats.
+        self.error = pytest.fail.Exception(story, pytrace=False)
+
+    def fail(self):
+        raise self.error
+
+    def short(self, nodeid: str) -> str | None:
+        """None for the first test that meets it (it shows the whole story), one line after."""
+        if self.first in (None, nodeid):
+            self.first = nodeid
+            return None
+        return f"{self.summary} (the whole story: the first error, {self.first})"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
            for opt in settings_mod.OPTIONS}
     try:
         settings = settings_mod.resolve(cli, ini)
+        settings_mod.check_environment(settings)
+        _check_input_files(settings)
         profile_name = settings.profile or (thresholds_mod.EMBEDDED_PROFILE
                                             if settings.mode == "embedded"
                                             else thresholds_mod.DEFAULT_PROFILE)
@@ -68,18 +100,31 @@ def pytest_configure(config: pytest.Config) -> None:
             settings.ctx or profile.get("long_context", "context_length"),
             settings.niah_lengths, settings.niah_depths, profile.get("long_context", "variants"))
     except (settings_mod.SettingsError, thresholds_mod.ThresholdsError,
-            long_context_cases.NeedleError) as exc:
+            long_context_cases.NeedleError, ValueError) as exc:
+        # ValueError: PromptError and BaselineError, a file of the wrong shape.
         raise pytest.UsageError(str(exc)) from None
     config.stash[settings_key] = settings
     config.stash[profile_key] = profile
     config.stash[plan_key] = plan
     config.stash[outcomes_key] = defaultdict(Counter)
     store = ResultsStore(settings.results_dir)
+    store.data["interrupted"] = True  # until pytest_sessionfinish says otherwise
     store.data["settings"] = settings.public()
     store.data["profile"] = {"name": profile.name, "file": str(profile.source),
                              "thresholds": profile.values}
     config.stash[results_key] = store
     _install_sigterm_handler(config)
+
+
+def _check_input_files(settings: settings_mod.Settings) -> None:
+    """The files a run reads have the right shape, before anything starts (a bad prompt file
+    found after a 30-minute NPU startup is a wasted morning)."""
+    from .suites.precision import baseline, prompts
+
+    if settings.prompts:
+        prompts.load_prompts(settings.prompts)
+    if settings.baseline:
+        baseline.load(settings.baseline)
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:
@@ -131,7 +176,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if name not in names:
             continue
         if kind not in plan.variants:
-            reason = (f"variant {kind!r} is not in this profile's long_context.variants "
+            reason = (f"{NOT_APPLICABLE}: variant {kind!r} is not in this profile's "
+                      "long_context.variants "
                       f"{list(plan.variants)}")
             metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason))],
                                  ids=["off"])
@@ -188,15 +234,27 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
         else:
             argv, env = _launch_command(s, say)
             preflight(argv, env)
-            _, endpoint = launch(
-                argv, s.results_dir, s.startup_timeout, env=env, api_key=s.api_key,
-                on_start=lambda proc: request.addfinalizer(proc.stop), progress=say,
-            )
+            processes = config.stash.setdefault(process_key, [])
+
+            def started(proc) -> None:  # teardown first, before any waiting
+                request.addfinalizer(proc.stop)
+                processes.append(proc)
+
+            _, endpoint = launch(argv, s.results_dir, s.startup_timeout, env=env,
+                                 api_key=s.api_key, on_start=started, progress=say)
             if s.model_name:
                 endpoint.model = s.model_name
     except (StartupError, PreflightError, ValueError) as exc:
-        results_store.set("server", {"mode": s.mode, "error": str(exc)})
-        pytest.fail(f"server unavailable ({s.mode}): {exc}", pytrace=False)
+        failure = exc
+    else:
+        failure = None
+    if failure is not None:  # raised outside the except: no "During handling of..." chain
+        results_store.set("server", {"mode": s.mode, "error": str(failure)})
+        first_line = str(failure).splitlines()[0]
+        incident = Incident(f"server unavailable ({s.mode}): {first_line}",
+                            f"server unavailable ({s.mode}): {failure}")
+        config.stash[incident_key] = incident
+        incident.fail()
     version = _server_version(endpoint, s.api_key)
     info = {
         "mode": s.mode, "base_url": endpoint.base_url, "model": endpoint.model,
@@ -207,6 +265,30 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
     }
     results_store.set("server", info)
     return endpoint
+
+
+@pytest.fixture(autouse=True)
+def _server_still_serving(request: pytest.FixtureRequest) -> None:
+    """Before each acceptance test that uses the server: is it still serving? A server that
+    died (or could not be reached) is reported once; later tests error at once."""
+    config = request.config
+    if "server" not in request.fixturenames or settings_key not in config.stash:
+        return
+    incident = config.stash.get(incident_key, None)
+    if incident is not None:
+        incident.fail()
+    endpoint = request.getfixturevalue("server")
+    processes = config.stash.get(process_key, [])
+    process = processes[-1] if processes else None
+    story = down_reason(endpoint, process, config.stash[settings_key].api_key)
+    if story is None:
+        return
+    store = config.stash[results_key]
+    store.data["server"]["died"] = {"before": request.node.nodeid, "story": story}
+    store.save()
+    incident = Incident(story.splitlines()[0], story)
+    config.stash[incident_key] = incident
+    incident.fail()
 
 
 def _launch_command(s: settings_mod.Settings, say: Callable[[str], None]
@@ -339,6 +421,12 @@ def record(request: pytest.FixtureRequest, results_store: ResultsStore) -> Recor
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Record each acceptance test's outcome in results.json as soon as it is known."""
     report = yield
+    incident = item.config.stash.get(incident_key, None)
+    if incident is not None and report.failed and call.excinfo is not None \
+            and call.excinfo.value is incident.error:
+        short = incident.short(item.nodeid)
+        if short is not None:
+            report.longrepr = short
     suites = [m for m in SUITES if item.get_closest_marker(m)]
     store = item.config.stash.get(results_key, None)
     if not suites or store is None or (report.when != "call" and report.passed):
@@ -347,27 +435,48 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         outcome = report.outcome
     else:  # setup or teardown went wrong (e.g. the server never came up), or a skip
         outcome = "error" if report.failed else "skipped"
+    reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else ""
+    if outcome == "skipped" and reason.removeprefix("Skipped: ").lower().startswith(
+            NOT_APPLICABLE):
+        outcome = "not_applicable"
     entry = store.test(item.nodeid)
     entry.update({"outcome": outcome, "phase": report.when,
                   "duration_s": round(report.duration, 3), "suites": suites})
     if report.failed:
         entry["message"] = str(report.longrepr)[-2000:]
-    elif report.skipped and isinstance(report.longrepr, tuple):
-        entry["message"] = report.longrepr[2]
+    elif reason:
+        entry["message"] = reason
     store.save()
     for suite in suites:
         item.config.stash[outcomes_key][suite][outcome] += 1
     return report
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem) -> None:
+    """results.json names the acceptance test that runs: a run killed with SIGKILL (no handler
+    runs) leaves a file that says "interrupted": true (set from the start, cleared at a normal
+    end) and where it was."""
+    store = item.config.stash.get(results_key, None)
+    if store is None or not any(item.get_closest_marker(m) for m in SUITES):
+        return
+    store.data["running"] = item.nodeid
+    if store.path.exists():  # no file before the first acceptance test has something to say
+        store.save()
+
+
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     store = config.stash.get(results_key, None)
     if store is None or not (config.stash[outcomes_key] or store.data["server"]):
         return  # no acceptance test ran: leave no results.json behind
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     store.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    store.data["verdicts"] = {suite: _verdict(counts)
+    store.data["interrupted"] = interrupted
+    if not interrupted:
+        store.data.pop("running", None)
+    store.data["verdicts"] = {suite: _verdict(counts, interrupted)
                               for suite, counts in config.stash[outcomes_key].items()}
     store.save()
     _junit_suite_properties(config, store)
@@ -392,9 +501,14 @@ def _junit_suite_properties(config: pytest.Config, store: ResultsStore) -> None:
     xml.add_global_property("profile", store.data["profile"].get("name"))
 
 
-def _verdict(counts: Counter) -> str:
+def _verdict(counts: Counter, interrupted: bool = False) -> str:
+    """FAIL on any failure; INCOMPLETE when the run was interrupted or a criterion was not
+    measured (skipped for a reason other than "not applicable"); PASS only when every criterion
+    that applies was measured and passed."""
     if counts["failed"] or counts["error"]:
         return "FAIL"
+    if interrupted or counts["skipped"]:
+        return "INCOMPLETE"
     return "PASS" if counts["passed"] else "NOT RUN"
 
 
@@ -413,6 +527,11 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ready = f", ready in {server['startup_s']:.1f} s" if server.get("startup_s") else ""
         tr.write_line(f"server ({server.get('mode')}): {server.get('model')} at "
                       f"{server.get('base_url')}{rung}{ready}")
+    if server.get("died"):
+        tr.write_line(f"server DIED before {server['died']['before']}: "
+                      f"{server['died']['story'].splitlines()[0]}")
+    if store.data.get("interrupted"):
+        tr.write_line(f"run INTERRUPTED during {store.data.get('running')}: partial results kept")
     tr.write_line(f"profile: {store.data['profile'].get('name')} ({store.data['profile']['file']})")
     # A server that came up only on a lower rung is not the deployment as given: say so on every
     # line a reader might quote.

@@ -8,12 +8,25 @@ and the README documents it.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from .secret import Secret
 
 ENV_PREFIX = "ASCEND_OSS_"
+
+# Choices, declared here so the options table stays a leaf; project tests pin each against the
+# module that uses it (the haystack languages, the hidden-state probe's dtypes).
+LANGUAGES = ("en", "zh", "syllables")  # syllables: near-random tokens (haystack.py)
+REASONING_EFFORTS = ("low", "medium", "high")
+PRECISION_ENDPOINTS = ("completions", "chat")
+HIDDEN_DEVICES = ("cpu", "npu")
+HIDDEN_DTYPES = ("bfloat16", "float16", "float32")
 
 
 class SettingsError(ValueError):
@@ -44,21 +57,21 @@ class Option:
         return "ascend_oss_" + self.name
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError("must be a positive integer")
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise ValueError("must be a positive number")
     return value
 
 
-def _boolean(text: str) -> bool:
+def boolean(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
@@ -67,24 +80,70 @@ def _boolean(text: str) -> bool:
     raise ValueError("must be true or false (1/0, yes/no, on/off)")
 
 
-def _url(text: str) -> str:
+def url(text: str) -> str:
     text = text.strip().rstrip("/")
     if not text.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
+        raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:8000")
     # Users paste the guide's full endpoint; the plugin wants the server root.
     for suffix in ("/v1/chat/completions", "/v1/completions", "/v1"):
         if text.endswith(suffix):
             text = text[: -len(suffix)]
             break
+    parts = urlsplit(text)
+    if not parts.hostname:
+        raise ValueError("names no host, e.g. http://127.0.0.1:8000")
+    try:
+        port = parts.port  # raises on "notaport" and on numbers outside 0..65535
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ValueError("has no valid port (1..65535)")
+    if parts.query or parts.fragment:
+        raise ValueError("takes no query or fragment: give the server root")
+    return text
+
+
+def choice(*choices: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"choose one of {', '.join(choices)}")
+        return value
+
+    return convert
+
+
+def command(text: str) -> str:
+    """A server command: not empty, and splittable as a shell would (quotes closed)."""
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"cannot be split into arguments: {exc}") from None
+    if not argv:
+        raise ValueError("is empty; give the guide's command, e.g. \"vllm serve "
+                         "/models/gpt-oss-20b --dtype bfloat16\"")
+    return text
+
+
+def int_list(text: str) -> str:
+    """A comma-separated list of integers, kept as text (the suites parse it with ranges)."""
+    items = [item.strip() for item in text.split(",")]
+    if not any(items):
+        raise ValueError("is empty; give comma-separated integers, e.g. 1024,32768")
+    for item in items:
+        try:
+            int(item)
+        except ValueError:
+            raise ValueError(f"must be comma-separated integers; {item!r} is not one") from None
     return text
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("base_url", "attach to a running server at URL (never launched or killed)", _url,
+    Option("base_url", "attach to a running server at URL (never launched or killed)", url,
            metavar="URL"),
     Option("server_cmd", "launch this server command, e.g. \"vllm serve /models/gpt-oss-20b "
            "--dtype bfloat16\" (--port, --host and --served-model-name are added when absent)",
-           metavar="CMD"),
+           command, metavar="CMD"),
     Option("model_name", "served model name to request (default: the launched name, or the only "
            "model an attached server lists)", metavar="NAME"),
     Option("profile", "thresholds profile (default: cpu-canary for the embedded server, "
@@ -92,44 +151,46 @@ OPTIONS: tuple[Option, ...] = (
     Option("thresholds", "thresholds file (default: the thresholds.toml shipped with the plugin)",
            Path, metavar="PATH"),
     Option("ctx", "largest context length the long-context suite tries (default: the "
-           "profile's long_context.context_length, 131072)", _positive_int, metavar="N"),
+           "profile's long_context.context_length, 131072)", positive_int, metavar="N"),
     Option("niah_lengths", "long-context: comma-separated context lengths instead of the grid "
-           "derived from --ctx", metavar="N,N"),
+           "derived from --ctx", int_list, metavar="N,N"),
     Option("niah_depths", "long-context: comma-separated needle depths in percent",
-           default="0,25,50,75,100", metavar="D,D"),
-    Option("niah_language", "long-context: haystack language, en or zh", default="en",
-           metavar="LANG"),
+           int_list, default="0,25,50,75,100", metavar="D,D"),
+    Option("niah_language", "long-context: haystack language: en, zh or syllables",
+           choice(*LANGUAGES), default="en", metavar="LANG"),
     Option("niah_max_tokens", "long-context: tokens reserved for the answer (analysis + final)",
-           _positive_int, default=256, metavar="N"),
-    Option("niah_reasoning_effort", "long-context: reasoning effort pinned in every request",
-           default="low", metavar="EFFORT"),
+           positive_int, default=256, metavar="N"),
+    Option("niah_reasoning_effort", "long-context: reasoning effort pinned in every request "
+           "(low, medium or high)", choice(*REASONING_EFFORTS), default="low",
+           metavar="EFFORT"),
     Option("allow_fallback", "judge a launched server even when it came up only on a lower "
            "rung of the fallback ladder (a retry, or --enforce-eager); every verdict then says "
-           "so", _boolean, default=False, switch=True),
+           "so", boolean, default=False, switch=True),
     Option("results_dir", "where results.json, server logs and reports go", Path,
            default=Path("results"), metavar="DIR"),
     Option("startup_timeout", "seconds to wait for a launched server to be ready",
-           _positive_float, default=1800.0, metavar="S"),
+           positive_float, default=1800.0, metavar="S"),
     Option("record_baseline", "precision: record this server's outputs as a baseline FILE",
            Path, metavar="FILE"),
     Option("baseline", "precision: compare against this baseline FILE", Path, metavar="FILE"),
-    Option("baseline_url", "precision: compare against this live reference server", _url,
+    Option("baseline_url", "precision: compare against this live reference server", url,
            metavar="URL"),
     Option("prompts", "precision prompt set (default: the shipped 57 EN/ZH prompts)", Path,
            metavar="FILE"),
     Option("precision_max_tokens", "precision: max_tokens per prompt (the guide: 256)",
-           _positive_int, default=256, metavar="N"),
+           positive_int, default=256, metavar="N"),
     Option("precision_endpoint", "precision: completions (token ids, identical inputs) or "
-           "chat (the server renders; inputs may differ by host and date)", default="completions",
-           metavar="ENDPOINT"),
+           "chat (the server renders; inputs may differ by host and date)",
+           choice(*PRECISION_ENDPOINTS), default="completions", metavar="ENDPOINT"),
     Option("checkpoint", "checkpoint directory for the hidden-state probe (default: the "
            "launched or embedded model)", Path, metavar="DIR"),
     Option("hidden_device", "hidden-state probe device: cpu, or npu on an Ascend host",
-           default="cpu", metavar="DEV"),
-    Option("hidden_dtype", "hidden-state probe dtype under test", default="bfloat16",
-           metavar="DTYPE"),
+           choice(*HIDDEN_DEVICES), default="cpu", metavar="DEV"),
+    Option("hidden_dtype", "hidden-state probe dtype under test (bfloat16, float16, float32)",
+           choice(*HIDDEN_DTYPES), default="bfloat16", metavar="DTYPE"),
     Option("api_key", "API key sent as a bearer token (default: from the environment; never "
-           "printed or written)", secret=True, metavar="KEY", extra_env=("VLLM_API_KEY",)),
+           "printed or written)", Secret, secret=True, metavar="KEY",
+           extra_env=("VLLM_API_KEY",)),
 )
 
 
@@ -143,7 +204,28 @@ def default(name: str) -> Any:
 
 def parse_url(text: str) -> str:
     """A server URL as the options take it: the guide's full endpoint URLs are accepted."""
-    return _url(text)
+    return url(text)
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError("must be a port number, 1..65535")
+    return value
 
 
 @dataclass(frozen=True)
@@ -173,7 +255,7 @@ class Settings:
     checkpoint: Path | None = None
     hidden_device: str = "cpu"
     hidden_dtype: str = "bfloat16"
-    api_key: str | None = field(default=None, repr=False)
+    api_key: Secret | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -193,7 +275,7 @@ class Settings:
                 continue
             value = getattr(self, f.name)
             if f.name == "api_key":
-                value = "<set>" if value else None
+                value = "<set>" if value else None  # not even <hidden>: nothing to decode
             elif isinstance(value, Path):
                 value = str(value)
             out[f.name] = value
@@ -234,10 +316,76 @@ def resolve(
         sources[opt.name] = source
     if values["base_url"] and values["server_cmd"]:
         raise SettingsError(
-            f"--base-url ({sources['base_url']}) and --server-cmd ({sources['server_cmd']}) "
+            f"--base-url (from {_origin(sources['base_url'])}) and --server-cmd (from "
+            f"{_origin(sources['server_cmd'])}) "
             "exclude each other: attach to a running server OR launch one"
         )
+    if values["baseline_url"] and values["baseline_url"] == values["base_url"]:
+        raise SettingsError(
+            f"--baseline-url (from {_origin(sources['baseline_url'])}) is the server under test "
+            f"{values['base_url']}: a server compared with itself always agrees; give the "
+            "reference (GPU) server's URL or a --baseline file")
     return Settings(**values, sources=sources)
+
+
+def check_environment(settings: Settings) -> None:
+    """What the values name must exist and be usable, checked before anything starts: the
+    server command's executable, the files the run reads, the places it writes. Raises
+    SettingsError naming the option, its source, the value and the remedy."""
+    src = settings.sources
+    if settings.server_cmd:
+        exe = shlex.split(settings.server_cmd)[0]
+        if shutil.which(exe) is None:
+            where = "not an executable file" if os.sep in exe else "not on PATH"
+            raise SettingsError(
+                f"--server-cmd (from {_origin(src.get('server_cmd', 'default'))}): cannot run "
+                f"{exe!r}: "
+                f"{where}; activate the environment that has vLLM, or give a full path")
+    for name in ("thresholds", "prompts", "baseline", "checkpoint"):
+        path = getattr(settings, name)
+        if path is None:
+            continue
+        want_dir = name == "checkpoint"
+        problem = unreadable(Path(path), want_dir)
+        if problem:
+            raise SettingsError(f"--{name} {str(path)!r} (from "
+                                f"{_origin(src.get(name, 'default'))}) {problem}")
+    for name in ("results_dir", "record_baseline"):
+        path = getattr(settings, name)
+        if path is None:
+            continue
+        target = Path(path) if name == "results_dir" else Path(path).parent
+        problem = unwritable_dir(target)
+        if problem:
+            raise SettingsError(f"--{name.replace('_', '-')} {str(path)!r} (from "
+                                f"{_origin(src.get(name, 'default'))}): {problem}")
+
+
+def unreadable(path: Path, want_dir: bool) -> str | None:
+    if not path.exists():
+        return "does not exist"
+    if want_dir and not path.is_dir():
+        return "is not a directory"
+    if not want_dir and not path.is_file():
+        return "is not a file" + (" (a directory)" if path.is_dir() else "")
+    if not os.access(path, os.R_OK):
+        return "is not readable (permissions)"
+    return None
+
+
+def unwritable_dir(path: Path) -> str | None:
+    """Why files could not be created in directory ``path`` (created later if missing), or None.
+    Nothing is created here: the project's own runs must leave no results/ behind."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{str(probe)!r} is a file, not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{str(probe)!r} is not writable"
+    return None
 
 
 def _convert(opt: Option, raw: Any, source: str) -> Any:
@@ -247,4 +395,9 @@ def _convert(opt: Option, raw: Any, source: str) -> Any:
         return opt.convert(raw)
     except ValueError as exc:
         shown = "<hidden>" if opt.secret else repr(raw)
-        raise SettingsError(f"{opt.flag} from {source}: bad value {shown}: {exc}") from None
+        raise SettingsError(f"{opt.flag} {shown} (from {_origin(source)}): {exc}") from None
+
+
+def _origin(source: str) -> str:
+    """"the command line", "environment ASCEND_OSS_CTX", "ini ascend_oss_ctx" or "default"."""
+    return "the command line" if source.startswith("command line") else source

@@ -92,6 +92,10 @@ def load(path: Path | None, profile: str) -> Profile:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ThresholdsError(f"{path}: thresholds file not found") from None
+    except OSError as exc:  # a directory, no permission
+        raise ThresholdsError(f"{path}: cannot read the thresholds file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ThresholdsError(f"{path}: not a thresholds file (not UTF-8 text; TOML is)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ThresholdsError(f"{path}: not valid TOML: {exc}") from None
     if profile not in data:

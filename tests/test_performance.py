@@ -60,7 +60,7 @@ def test_load_run(concurrency, measure, request, record):
 def test_guide_target(concurrency, gate, performance, thresholds, record):
     found = performance.gate(concurrency, gate)
     if found is None:
-        pytest.skip(f"{gate} is gated only at concurrency "
+        pytest.skip(f"not applicable: {gate} is gated only at concurrency "
                     f"{thresholds.get('performance', 'throughput_gate_concurrency')}")
     record.gate(found)
     assert found.passed, found.message()

@@ -72,7 +72,7 @@ def comparison(precision_run, criteria):
 
 def test_baseline_is_recorded(precision_run, ascend_settings):
     if not ascend_settings.record_baseline:
-        pytest.skip("not recording (--record-baseline FILE records one)")
+        pytest.skip("not applicable: not recording (--record-baseline FILE records one)")
     data = baseline.load(precision_run["recorded"])  # it must read back as a valid baseline
     assert len(data["prompts"]) >= 1 and data["perplexity"]["logprobs"]
 

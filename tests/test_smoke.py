@@ -39,7 +39,8 @@ def test_server_came_up_as_given(server, ascend_settings, record):
     of the fallback ladder (a retry, or --enforce-eager) is another deployment: this fails,
     naming the rung and the first failure, unless --allow-fallback says to judge it anyway."""
     if server.rung in (None, "attached"):
-        pytest.skip("attached to a running server: it was not launched here, no ladder")
+        pytest.skip("not applicable: attached to a running server; it was not launched here, "
+                    "no ladder")
     record("ladder_rung", server.rung)
     if server.fallback is None:
         return
@@ -105,7 +106,8 @@ def test_repeated_greedy_requests_are_identical(client):
 @pytest.mark.parametrize("component", sorted(environment.ASCEND_MINIMUMS))
 def test_ascend_software_meets_the_guide(host_environment, component, record):
     if not host_environment["ascend_host"]:
-        pytest.skip("not an Ascend host (no torch_npu, vllm-ascend or npu-smi): the guide's "
+        pytest.skip("not applicable: not an Ascend host (no torch_npu, vllm-ascend or npu-smi): "
+                    "the guide's "
                     "CANN / torch_npu / vllm-ascend minimums do not apply")
     minimum = environment.ASCEND_MINIMUMS[component]
     found = host_environment.get(component)
@@ -123,7 +125,8 @@ KNOWING_MODELS = re.compile(r"gpt-oss-20b|gpt-oss-canary", re.IGNORECASE)
 def knowing(server):
     where = " ".join([server.model, *server.argv])
     if not KNOWING_MODELS.search(where):
-        pytest.skip(f"served model {server.model!r} is neither gpt-oss-20b nor the canary: "
+        pytest.skip(f"not applicable: served model {server.model!r} is neither gpt-oss-20b nor "
+                    "the canary: "
                     "the suite does not assert knowledge it cannot have")
 
 

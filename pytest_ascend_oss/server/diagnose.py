@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..secret import redact_text
+
 OOM_REMEDY = (
     "reduce memory: a smaller --max-model-len (e.g. 32768), fewer --max-num-seqs (e.g. 8), "
     "--gpu-memory-utilization 0.85, and export PYTORCH_NPU_ALLOC_CONF=expandable_segments:True"
@@ -31,6 +33,15 @@ SIGNATURES: tuple[Signature, ...] = (
         re.compile(r"\b(NPU|CUDA|XPU|device) out of memory|OutOfMemoryError"),
         OOM_REMEDY,
         climb=True,  # eager mode skips graph capture, which needs memory of its own
+    ),
+    # vllm-ascend prints a negative budget when the weights leave no room and goes on to fail
+    # or misbehave (vllm-project/vllm-ascend#9372: "Available KV cache memory: -0.87 GiB").
+    Signature(
+        "negative KV-cache budget",
+        re.compile(r"Available KV cache memory: -\d"),
+        "the weights leave no memory for the KV cache: lower --max-model-len, or raise "
+        "--gpu-memory-utilization (e.g. 0.95), or spread the model with --tensor-parallel-size",
+        climb=False,
     ),
     Signature(
         "CPU memory or KV cache too small",
@@ -55,6 +66,28 @@ SIGNATURES: tuple[Signature, ...] = (
         "export HCCL_OP_EXPANSION_MODE=AIV, or run with --enforce-eager",
         climb=True,
     ),
+    # Graph capture ran out of NPU streams / capture resources: "Alloc sq cq fail" with
+    # ERR00100 (vllm-project/vllm-ascend#2629, #8393), capture failing with 507015
+    # (vllm-project/vllm-ascend#16581).
+    Signature(
+        "graph capture out of NPU streams",
+        re.compile(r"Alloc sq cq fail|error code is 507015|\b507015\b[^\n]*capture",
+                   re.IGNORECASE),
+        "graph capture needs more NPU streams than the driver gives: upgrade the HDK (driver "
+        "and firmware) to the one vllm-ascend names, capture fewer sizes "
+        "(--compilation-config '{\"cudagraph_capture_sizes\": [1, 2, 4, 8, 16]}'), or run "
+        "--enforce-eager",
+        climb=True,
+    ),
+    # An operator without an aclnn kernel inside ACL graph capture
+    # (vllm-project/vllm-ascend#3960: "Current working aclop is Fill").
+    Signature(
+        "aclop operator inside graph capture",
+        re.compile(r"Cannot run aclop operators during NPU graph capture"),
+        "an operator without an aclnn kernel cannot be captured: run --enforce-eager, and "
+        "upgrade CANN and vllm-ascend to the guide's versions",
+        climb=True,
+    ),
     Signature(
         "harmony vocab download error",
         re.compile(
@@ -75,11 +108,33 @@ SIGNATURES: tuple[Signature, ...] = (
         "serve a BF16 checkpoint (config.json without quantization_config)",
         climb=False,
     ),
+    # The gpt-oss chat/tool path: the model's output does not follow the harmony grammar the
+    # parser expects (vllm-project/vllm#22519, #22515; with ignore_eos, vllm-project/vllm#50690;
+    # openai/harmony#60). A per-request error, quoted when the server died or a test fails.
+    Signature(
+        "harmony parse error",
+        re.compile(r"Unexpected token \d+ while expecting start token 200006"
+                   r"|unexpected tokens remaining in message header"),
+        "upgrade vLLM (and openai-harmony) and refresh the checkpoint's generation_config.json "
+        "and chat template from the model's current release; do not send ignore_eos to the "
+        "chat endpoint of gpt-oss",
+        climb=False,
+    ),
     Signature(
         "port in use",
         re.compile(r"Address already in use|\[Errno 98\]"),
         "another process holds the port: stop it or choose another --port",
         climb=False,
+    ),
+    # Any other failed ACL call (vllm-project/vllm-ascend#6190, #1047): operators run
+    # asynchronously, so the stack and the operator named are often wrong until rerun blocking.
+    Signature(
+        "ACL call failed",
+        re.compile(r"ERR00100 PTA call acl api failed|\bE[EZ]9999\b"),
+        "rerun with ASCEND_LAUNCH_BLOCKING=1 so the log names the operator that really failed "
+        "(it runs synchronously, slower: unset it afterwards), then match that operator against "
+        "the CANN and vllm-ascend versions of the guide",
+        climb=True,
     ),
     # Last: vLLM prints this after the specific cause, which should win when both are present.
     Signature(
@@ -98,9 +153,11 @@ def find_fatal(text: str) -> tuple[Signature, str] | None:
     for signature in SIGNATURES:
         for line in lines:
             if signature.pattern.search(line):
-                return signature, line.strip()
+                return signature, redact_text(line.strip())
     return None
 
 
 def tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.splitlines()[-lines:])
+    """The last lines of a server log as they may be quoted: vLLM logs its parsed arguments,
+    the API key among them, so keys and bearer tokens are redacted."""
+    return redact_text("\n".join(text.splitlines()[-lines:]))

@@ -24,6 +24,11 @@ from .process import ServerProcess
 RUNGS = ("as-given", "retry", "enforce-eager")
 POLL_S = 0.5
 PROGRESS_EVERY_S = 10.0
+REFUSED = "connection refused"
+# Attaching: a refused connection means nothing listens at the port. A server that restarts
+# takes longer than this, but then the user is not ready to attach either; failing in seconds
+# beats a fixed 30 s wait per run.
+REFUSED_GRACE_S = 2.0
 
 
 class StartupError(RuntimeError):
@@ -66,8 +71,13 @@ def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, st
     """One readiness probe. Returns (served model name or None, what is still missing)."""
     try:
         health = client.get("/health")
+    except httpx.ConnectError:
+        return None, REFUSED
     except httpx.TransportError as exc:
         return None, f"no answer yet ({type(exc).__name__})"
+    if health.status_code == 404:
+        raise StartupError(f"{client.base_url}/health answers 404: vLLM always serves /health; "
+                           "is the URL the vLLM server's root (e.g. http://127.0.0.1:8000)?")
     if health.status_code != 200:
         return None, f"/health answers {health.status_code}"
     models = client.get("/v1/models")
@@ -78,7 +88,7 @@ def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, st
         )
     if models.status_code != 200:
         return None, f"/v1/models answers {models.status_code}: {models.text[:200]}"
-    listed = [m.get("id") for m in models.json().get("data", [])]
+    listed = _listed_models(models)
     if model is None:
         if len(listed) != 1:
             raise StartupError(
@@ -104,6 +114,19 @@ def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, st
     if after.status_code != 200:
         return None, f"/health answers {after.status_code} after the first generation"
     return model, "ready"
+
+
+def _listed_models(answer: httpx.Response) -> list:
+    """The ids in a /v1/models answer; anything else than OpenAI's JSON is a wrong URL."""
+    try:
+        data = answer.json()
+        return [m.get("id") for m in data["data"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        kind = answer.headers.get("content-type", "").split(";")[0] or "no content type"
+        shown = "HTML" if "html" in kind else kind
+        raise StartupError(
+            f"{answer.request.url} answered {shown}, not the OpenAI model list: is the URL the "
+            "vLLM server's root (e.g. http://127.0.0.1:8000)?") from None
 
 
 def wait_ready(
@@ -216,8 +239,15 @@ def attach(base_url: str, model: str | None, api_key: str | None, timeout: float
     status = "no attempt"
     with sync_client(base_url, api_key, "attach") as client:
         while time.monotonic() - started < timeout:
-            served, status = check_ready(client, model)
+            try:
+                served, status = check_ready(client, model)
+            except httpx.HTTPError as exc:  # a timeout or broken answer mid-check
+                served, status = None, f"{type(exc).__name__}: {exc}"
             if served:
                 return Endpoint(base_url, served, attempts=[{"rung": "attached"}])
-            time.sleep(1.0)
-    raise StartupError(f"server at {base_url} is not ready: {status}")
+            if status == REFUSED and time.monotonic() - started >= REFUSED_GRACE_S:
+                raise StartupError(
+                    f"nothing listens at {base_url} (connection refused): start the server, or "
+                    "check the URL's host and port")
+            time.sleep(0.5 if status == REFUSED else 1.0)
+    raise StartupError(f"server at {base_url} is not ready after {timeout:.0f} s: {status}")

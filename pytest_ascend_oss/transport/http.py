@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import httpx
 
+from ..secret import Secret, reveal
+
 # Seconds. httpx's default of 5 s everywhere would turn a slow 128K prefill into a "network
 # error"; one number for everything would make a dead server look like a slow one.
 TIMEOUTS = {
@@ -30,8 +32,10 @@ class ServerError(RuntimeError):
     """The server answered with an error; the message carries status, endpoint and body."""
 
 
-def auth_headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+def auth_headers(api_key: str | Secret | None) -> dict[str, str]:
+    """The one place a key's value is revealed: into the header httpx sends (and hides in its
+    own reprs)."""
+    return {"Authorization": f"Bearer {reveal(api_key)}"} if api_key else {}
 
 
 def sync_client(base_url: str, api_key: str | None = None, kind: str = "control",

@@ -55,7 +55,14 @@ def test_npu_oom_fails_fast_quoting_line_and_remedy(pytester, monkeypatch, fake_
     assert not [p for p in pids_in(fake_env) if alive(p)]
 
 
-def test_mxfp4_checkpoint_is_refused_before_anything_starts(pytester, tmp_path):
+@pytest.fixture
+def vllm_on_path(monkeypatch):
+    """`vllm` as an activated environment has it (the plugin checks the command's executable
+    before anything else; the project's scripts run the venv's python without activating)."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_mxfp4_checkpoint_is_refused_before_anything_starts(pytester, tmp_path, vllm_on_path):
     model = tmp_path / "gpt-oss-20b"
     model.mkdir()
     (model / "config.json").write_text(json.dumps(
@@ -70,7 +77,8 @@ def test_mxfp4_checkpoint_is_refused_before_anything_starts(pytester, tmp_path):
     assert not list((pytester.path / "results").glob("server-*.log")), "something was started"
 
 
-def test_gpt_oss_without_offline_vocab_is_refused(pytester, tmp_path, monkeypatch):
+def test_gpt_oss_without_offline_vocab_is_refused(pytester, tmp_path, monkeypatch,
+                                                  vllm_on_path):
     model = tmp_path / "gpt-oss-20b"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"model_type": "gpt_oss"}))
@@ -135,6 +143,10 @@ def test_interrupt_during_startup_leaves_no_process(pytester, monkeypatch, fake_
         time.sleep(0.2)
     survivors = [p for p in pids if alive(p)]
     assert not survivors, f"left running after {sig.name}: {survivors}\n{out[-2000:]}"
+    # What was written survives, valid, and says the run did not finish and where it was.
+    results = json.loads((pytester.path / "results" / "results.json").read_text())
+    assert results["interrupted"] is True
+    assert results["running"].endswith("test_uses_server")
 
 
 def test_attach_never_starts_or_stops_anything(pytester, monkeypatch, fake_env):
@@ -215,3 +227,42 @@ def test_allow_fallback_judges_it_and_says_so_everywhere(pytester, monkeypatch, 
     assert '<property name="server.fallback" value="--enforce-eager"' in junit
     results = json.loads((pytester.path / "results" / "results.json").read_text())
     assert results["server"]["fallback"] == "--enforce-eager"
+
+
+DYING_TESTS = """
+import httpx
+import pytest
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("n", range(4))
+def test_generates(server, n):
+    answer = httpx.post(server.base_url + "/v1/completions",
+                        json={"model": server.model, "prompt": "hi", "max_tokens": 1})
+    assert answer.status_code == 200
+"""
+
+
+def test_a_server_that_dies_mid_run_is_one_story(pytester, monkeypatch, fake_env):
+    """The fake serves its readiness probe and one test's generation, then logs an NPU OOM and
+    dies by SIGKILL: the next test tells how it died, the diagnosis and the log tail once; the
+    two after it error at once in one line each; what the first test measured is kept."""
+    monkeypatch.setenv("FAKE_MODE", "die-after:2")
+    pytester.makepyfile(test_dying=DYING_TESTS)
+    t0 = time.monotonic()
+    result = pytester.runpytest_subprocess("--server-cmd", FAKE_CMD, "-p", "no:cacheprovider",
+                                           "--tb=long", timeout=120)
+    elapsed = time.monotonic() - t0
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1, errors=3)
+    # the story, the two one-line references, the verdict's line
+    assert out.count("killed by SIGKILL (signal 9; the OOM killer sends it too)") == 1 + 2 + 1, out
+    assert out.count("server log shows device out of memory") == 1
+    assert out.count("NPU out of memory. Tried to allocate 4.00 GiB") >= 1
+    assert out.count("the whole story: the first error, test_dying.py::test_generates[1]") == 2
+    assert "Traceback" not in out
+    assert elapsed < 60
+    results = json.loads((pytester.path / "results" / "results.json").read_text())
+    assert results["server"]["died"]["before"].endswith("test_generates[1]")
+    assert results["tests"]["test_dying.py::test_generates[0]"]["outcome"] == "passed"
+    assert results["verdicts"] == {"smoke": "FAIL"} and results["interrupted"] is False
+    assert "server DIED before test_dying.py::test_generates[1]" in out

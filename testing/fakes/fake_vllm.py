@@ -10,6 +10,8 @@ as FAKE_MODE says:
   eager-only      print "RopeOperation setup failed" and exit 1 unless --enforce-eager is given
   slow            print a line every second and never become ready
   dead-engine     /v1/models answers but generation fails with 500 and /health turns 500
+  die-after:N     serve N generations (the readiness probe's is the first), then log an NPU
+                  out-of-memory error and die by SIGKILL (as the OOM killer does)
 
 FAKE_CHILDREN=N spawns N grandchildren (one in a session of its own) that sleep forever; every
 pid (ours and theirs) is appended to FAKE_PIDFILE so tests can check none survives.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -54,7 +57,7 @@ def say(text: str) -> None:
 
 
 def serve(port: int, model: str, mode: str) -> None:
-    state = {"healthy": True}
+    state = {"healthy": True, "generations": 0}
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # keep the log to what the test prints
@@ -88,6 +91,11 @@ def serve(port: int, model: str, mode: str) -> None:
             self._json(200, {"choices": [{"text": " hi", "token_ids": [1]}],
                              "usage": {"prompt_tokens": 1, "completion_tokens": 1,
                                        "total_tokens": 2}})
+            state["generations"] += 1
+            if mode.startswith("die-after:") and state["generations"] >= int(mode.split(":")[1]):
+                say("RuntimeError: NPU out of memory. Tried to allocate 4.00 GiB")
+                self.wfile.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
 
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 

@@ -32,7 +32,8 @@ def test_precedence_cli_env_ini_default(cli, env, ini, expected, source):
 
 
 def test_bad_value_names_option_source_and_value():
-    with pytest.raises(SettingsError, match=r"--ctx from environment ASCEND_OSS_CTX: bad value '-5'"):
+    with pytest.raises(SettingsError,
+                       match=r"--ctx '-5' \(from environment ASCEND_OSS_CTX\): must be a posit"):
         resolve(NO_CLI, {}, {"ASCEND_OSS_CTX": "-5"})
 
 
@@ -49,8 +50,8 @@ def test_attach_and_launch_exclude_each_other():
 
 def test_api_key_from_vllm_env_and_never_public():
     s = resolve(NO_CLI, {}, {"VLLM_API_KEY": "sekrit"})
-    assert s.api_key == "sekrit"
-    assert "sekrit" not in repr(s)
+    assert s.api_key.reveal() == "sekrit"
+    assert "sekrit" not in repr(s) and str(s.api_key) == "<hidden>" and f"{s.api_key}" == "<hidden>"
     assert s.public()["api_key"] == "<set>"
 
 
@@ -84,3 +85,78 @@ def test_cli_defaults_come_from_the_option_table_and_the_suite():
     verify = build_parser().parse_args(["verify-precision", "--npu-url", "http://x",
                                         "--record", "b.json"])
     assert verify.max_tokens == default("precision_max_tokens")
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("base_url", "127.0.0.1:8000", "must start with http"),
+    ("base_url", "http://127.0.0.1:notaport", "no valid port"),
+    ("base_url", "http://127.0.0.1:99999", "no valid port"),
+    ("base_url", "http://:8000", "names no host"),
+    ("base_url", "http://h:1/?x=1", "no query"),
+    ("niah_language", "fr", "choose one of en, zh, syllables"),
+    ("niah_reasoning_effort", "extreme", "choose one of low, medium, high"),
+    ("precision_endpoint", "foo", "choose one of completions, chat"),
+    ("hidden_device", "gpu", "choose one of cpu, npu"),
+    ("hidden_dtype", "int3", "choose one of bfloat16"),
+    ("niah_lengths", "", "is empty"),
+    ("niah_lengths", " , ", "is empty"),
+    ("niah_depths", "10,x", "'x' is not one"),
+    ("server_cmd", "", "is empty"),
+    ("server_cmd", "vllm serve 'unterminated", "cannot be split"),
+    ("startup_timeout", "0", "positive"),
+])
+def test_every_bad_value_is_a_settings_error_naming_option_and_value(name, value, message):
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(SettingsError, match=message) as err:
+        resolve({**NO_CLI, name: value}, {}, {})
+    assert str(err.value).startswith(f"{flag} {value!r} (from the command line)")
+
+
+def test_choices_are_the_ones_the_suites_take():
+    from pytest_ascend_oss import settings
+    from pytest_ascend_oss.suites.long_context import haystack
+    from pytest_ascend_oss.suites.precision import hidden
+
+    assert settings.LANGUAGES == tuple(haystack.LANGUAGES)
+    assert set(settings.HIDDEN_DTYPES) <= set(hidden.DTYPES)
+
+
+def test_a_server_compared_with_itself_is_refused():
+    with pytest.raises(SettingsError, match="compared with itself"):
+        resolve({**NO_CLI, "base_url": "http://h:1/v1", "baseline_url": "http://h:1"}, {}, {})
+
+
+def _checked(tmp_path, **values):
+    from pytest_ascend_oss.settings import check_environment
+
+    s = resolve({**NO_CLI, **{k: str(v) for k, v in values.items()}}, {}, {})
+    check_environment(s)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"server_cmd": "vllmx-not-here serve /m"},
+     "cannot run 'vllmx-not-here': not on PATH; activate the environment"),
+    ({"server_cmd": "/nowhere/vllm serve /m"}, "not an executable file"),
+    ({"thresholds": "{tmp}"}, "is not a file \\(a directory\\)"),
+    ({"prompts": "{tmp}/missing.json"}, "does not exist"),
+    ({"baseline": "{tmp}/missing.json"}, "does not exist"),
+    ({"checkpoint": "{tmp}/file"}, "is not a directory"),
+    ({"results_dir": "{tmp}/file"}, "is a file, not a directory"),
+    ({"results_dir": "{tmp}/file/sub"}, "is a file, not a directory"),
+    ({"record_baseline": "{tmp}/file/b.json"}, "is a file, not a directory"),
+])
+def test_environment_check_names_option_value_and_problem(tmp_path, values, message):
+    (tmp_path / "file").write_text("x")
+    values = {k: v.format(tmp=tmp_path) for k, v in values.items()}
+    name = next(iter(values))
+    with pytest.raises(SettingsError, match=message) as err:
+        _checked(tmp_path, **values)
+    assert str(err.value).startswith("--" + name.replace("_", "-"))
+
+
+def test_environment_check_passes_a_usable_setup_and_creates_nothing(tmp_path):
+    import sys
+
+    _checked(tmp_path, server_cmd=f"{sys.executable} -m vllm serve /m",
+             results_dir=tmp_path / "new" / "results", checkpoint=tmp_path)
+    assert not (tmp_path / "new").exists()

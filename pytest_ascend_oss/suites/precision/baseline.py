@@ -42,6 +42,8 @@ def load(path: Path) -> dict:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise BaselineError(f"{path}: baseline file not found") from None
+    except OSError as exc:  # a directory, no permission
+        raise BaselineError(f"{path}: cannot read the baseline file: {exc.strerror}") from None
     try:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)

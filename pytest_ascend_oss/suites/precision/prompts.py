@@ -42,6 +42,10 @@ def load_prompts(path: Path | None) -> tuple[dict, str]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PromptError(f"{path}: prompt file not found") from None
+    except OSError as exc:  # a directory, no permission
+        raise PromptError(f"{path}: cannot read the prompt file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PromptError(f"{path}: not a prompt file (not UTF-8 JSON)") from None
     except ValueError as exc:
         raise PromptError(f"{path}: not valid JSON: {exc}") from None
     prompts = data.get("prompts") if isinstance(data, dict) else None
@@ -50,12 +54,17 @@ def load_prompts(path: Path | None) -> tuple[dict, str]:
     seen = set()
     for i, p in enumerate(prompts):
         where = f"{path}: prompts[{i}]"
-        if not isinstance(p, dict) or not p.get("id") or not isinstance(p.get("messages"), list):
-            raise PromptError(f"{where}: each prompt needs an \"id\" and a \"messages\" list")
+        if not isinstance(p, dict) or not isinstance(p.get("id"), str) or not p["id"] \
+                or not isinstance(p.get("messages"), list):
+            raise PromptError(f"{where}: each prompt needs an \"id\" (text) and a \"messages\" "
+                              "list")
         if p["id"] in seen:
             raise PromptError(f"{where}: duplicate id {p['id']!r}")
         seen.add(p["id"])
-        for m in p["messages"]:
+        for j, m in enumerate(p["messages"]):
+            if not isinstance(m, dict):
+                raise PromptError(f"{where}.messages[{j}] ({p['id']}): expected an object with "
+                                  f"\"role\" and \"content\", got {m!r}")
             if m.get("role") not in ("system", "developer", "user", "assistant") or \
                     not isinstance(m.get("content"), str):
                 raise PromptError(f"{where} ({p['id']}): bad message {m!r}")

@@ -14,6 +14,16 @@ FATAL_LINES = {
     "port in use": "OSError: [Errno 98] Address already in use",
     "Engine core initialization failed": "RuntimeError: Engine core initialization failed. "
                                          "See root cause above.",
+    # Lines as vllm-ascend users reported them (threads cited in diagnose.py).
+    "negative KV-cache budget": "INFO [worker.py] Available KV cache memory: -0.87 GiB",
+    "graph capture out of NPU streams": "EE9999[PID: 1802934] (EE9999):  [SqCqManage]Alloc sq cq "
+                                        "fail, stream_id=1984, retCode=0x7020023.",
+    "aclop operator inside graph capture": "RuntimeError: Cannot run aclop operators during NPU "
+                                           "graph capture. Current working aclop is Fill.",
+    "harmony parse error": "openai_harmony.HarmonyError: Unexpected token 12606 while expecting "
+                           "start token 200006",
+    "ACL call failed": "[ERROR] 2026-01-16-11:51:23 (PID:415, Device:0, RankID:-1) ERR00100 PTA "
+                       "call acl api failed",
 }
 
 
@@ -45,3 +55,25 @@ def test_oom_remedy_is_the_guides():
     for step in ("--max-model-len", "--max-num-seqs", "--gpu-memory-utilization 0.85",
                  "PYTORCH_NPU_ALLOC_CONF=expandable_segments:True"):
         assert step in signature.remedy
+
+
+def test_capture_stream_exhaustion_wins_over_the_generic_acl_failure():
+    """vllm-ascend prints ERR00100 and EE9999 around the specific line: the specific wins."""
+    log = "\n".join([FATAL_LINES["ACL call failed"], "EE9999: Inner Error!",
+                     FATAL_LINES["graph capture out of NPU streams"]])
+    assert find_fatal(log)[0].name == "graph capture out of NPU streams"
+    assert "ASCEND_LAUNCH_BLOCKING=1" in find_fatal(FATAL_LINES["ACL call failed"])[0].remedy
+
+
+def test_a_negative_kv_budget_is_not_read_as_a_positive_one():
+    assert find_fatal("INFO Available KV cache memory: 0.87 GiB") is None
+
+
+def test_quoted_log_lines_and_tails_hide_keys():
+    from pytest_ascend_oss.server.diagnose import tail
+
+    log = ("INFO non-default args: {'model': '/m', 'api_key': ['S3CRET']}\n"
+           "DEBUG header Authorization: Bearer S3CRET\n"
+           "RuntimeError: NPU out of memory (--api-key S3CRET)")
+    assert "S3CRET" not in tail(log) and "S3CRET" not in find_fatal(log)[1]
+    assert "<hidden>" in tail(log)
