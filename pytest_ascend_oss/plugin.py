@@ -47,6 +47,9 @@ process_key = pytest.StashKey[list]()
 # Ascend-only check on a CPU host). Any other skip is a criterion that was not measured, and
 # a suite with one is INCOMPLETE, never PASS.
 NOT_APPLICABLE = "not applicable"
+# A skip whose reason starts so is a criterion not judged because this run records a baseline:
+# the suite says RECORDED, not PASS.
+RECORDED = "recorded"
 
 
 class Incident:
@@ -436,9 +439,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     else:  # setup or teardown went wrong (e.g. the server never came up), or a skip
         outcome = "error" if report.failed else "skipped"
     reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else ""
-    if outcome == "skipped" and reason.removeprefix("Skipped: ").lower().startswith(
-            NOT_APPLICABLE):
+    said = reason.removeprefix("Skipped: ").lower()
+    if outcome == "skipped" and said.startswith(NOT_APPLICABLE):
         outcome = "not_applicable"
+    elif outcome == "skipped" and said.startswith(RECORDED):
+        outcome = "recorded"
     entry = store.test(item.nodeid)
     entry.update({"outcome": outcome, "phase": report.when,
                   "duration_s": round(report.duration, 3), "suites": suites})
@@ -503,12 +508,15 @@ def _junit_suite_properties(config: pytest.Config, store: ResultsStore) -> None:
 
 def _verdict(counts: Counter, interrupted: bool = False) -> str:
     """FAIL on any failure; INCOMPLETE when the run was interrupted or a criterion was not
-    measured (skipped for a reason other than "not applicable"); PASS only when every criterion
-    that applies was measured and passed."""
+    measured (skipped for a reason other than "not applicable" or "recorded"); RECORDED when the
+    run recorded a baseline instead of judging; PASS only when every criterion that applies was
+    measured and passed."""
     if counts["failed"] or counts["error"]:
         return "FAIL"
     if interrupted or counts["skipped"]:
         return "INCOMPLETE"
+    if counts["recorded"]:
+        return "RECORDED"
     return "PASS" if counts["passed"] else "NOT RUN"
 
 

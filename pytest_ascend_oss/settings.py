@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -375,7 +376,8 @@ def unreadable(path: Path, want_dir: bool) -> str | None:
 
 def unwritable_dir(path: Path) -> str | None:
     """Why files could not be created in directory ``path`` (created later if missing), or None.
-    Nothing is created here: the project's own runs must leave no results/ behind."""
+    Nothing is left here: the project's own runs must leave no results/ behind; the test write
+    is an unnamed temporary file in the nearest directory that exists."""
     probe = path
     while not probe.exists():
         if probe.parent == probe:
@@ -385,6 +387,11 @@ def unwritable_dir(path: Path) -> str | None:
         return f"{str(probe)!r} is a file, not a directory"
     if not os.access(probe, os.W_OK | os.X_OK):
         return f"{str(probe)!r} is not writable"
+    try:  # root passes os.access everywhere; a read-only mount or a full disk does not pass this
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        return f"cannot write in {str(probe)!r}: {exc.strerror}"
     return None
 
 

@@ -266,3 +266,41 @@ def test_a_server_that_dies_mid_run_is_one_story(pytester, monkeypatch, fake_env
     assert results["tests"]["test_dying.py::test_generates[0]"]["outcome"] == "passed"
     assert results["verdicts"] == {"smoke": "FAIL"} and results["interrupted"] is False
     assert "server DIED before test_dying.py::test_generates[1]" in out
+
+
+SKIPPING_TESTS = """
+import pytest
+
+@pytest.mark.smoke
+def test_measured(server):
+    assert server.model
+
+@pytest.mark.smoke
+def test_does_not_apply(server):
+    pytest.skip("not applicable: not an Ascend host")
+
+@pytest.mark.performance
+def test_measured_too(server):
+    assert server.model
+
+@pytest.mark.performance
+def test_could_not_measure(server):
+    pytest.skip("the server exposes no counters")
+"""
+
+
+def test_an_unmeasured_criterion_is_never_a_pass(pytester, monkeypatch, fake_env):
+    """A skip that says "not applicable" leaves the suite PASS; any other skip is a criterion
+    that was not measured: the suite is INCOMPLETE, in results.json and in the summary."""
+    monkeypatch.setenv("FAKE_MODE", "serve")
+    pytester.makepyfile(test_skips=SKIPPING_TESTS)
+    result = pytester.runpytest_subprocess("--server-cmd", FAKE_CMD, "-p", "no:cacheprovider",
+                                           timeout=60)
+    result.assert_outcomes(passed=2, skipped=2)
+    results = json.loads((pytester.path / "results" / "results.json").read_text())
+    assert results["verdicts"] == {"smoke": "PASS", "performance": "INCOMPLETE"}
+    assert results["tests"]["test_skips.py::test_does_not_apply"]["outcome"] == "not_applicable"
+    assert results["tests"]["test_skips.py::test_could_not_measure"]["outcome"] == "skipped"
+    assert results["interrupted"] is False and "running" not in results
+    result.stdout.fnmatch_lines(["*performance*INCOMPLETE*(1 passed, 1 skipped)*",
+                                 "*smoke*PASS*(1 not_applicable, 1 passed)*"])

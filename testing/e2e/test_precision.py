@@ -63,6 +63,8 @@ def test_record_then_bf16_passes_and_perturbed_fails(pytester, servers, small_pr
     result = run(pytester, servers["fp32"], "--record-baseline", str(recorded), *common)
     result.assert_outcomes(passed=1, skipped=4)
     assert recorded.is_file()
+    verdicts = json.loads((pytester.path / "results" / "results.json").read_text())["verdicts"]
+    assert verdicts == {"precision": "RECORDED"}, "a recording run judges nothing: never PASS"
 
     healthy = run(pytester, servers["bf16"], "--baseline", str(recorded),
                   "--checkpoint", str(CHECKPOINT), *common)
@@ -75,6 +77,21 @@ def test_record_then_bf16_passes_and_perturbed_fails(pytester, servers, small_pr
     assert "FAILED test_precision.py::test_token_match_rate" in out
     assert "FAILED test_precision.py::test_rouge_l" in out
     assert "worst prompts:" in out and "diverges at token" in out and "reference:" in out
+
+
+def test_attached_without_a_reference_fails_every_criterion_with_the_remedy(
+        pytester, servers, small_prompts):
+    """Missing evidence is never a pass: no baseline and no reference server, attached (no
+    float32 twin to start): each of the four criteria fails, naming how to record one."""
+    result = run(pytester, servers["bf16"], "--prompts", str(small_prompts),
+                 "--precision-max-tokens", "16")
+    out = result.stdout.str()
+    assert result.ret == 1
+    result.assert_outcomes(failed=4, skipped=1)  # the skip: "not applicable: not recording"
+    assert out.count("not measured: no reference to compare with") >= 4
+    assert "--record-baseline baseline.json" in out and "--baseline-url URL" in out
+    results = json.loads((pytester.path / "results" / "results.json").read_text())
+    assert results["verdicts"] == {"precision": "FAIL"}
 
 
 def test_baseline_with_other_max_tokens_is_refused(pytester, servers, small_prompts, recorded):

@@ -15,6 +15,15 @@ from ...transport.http import ServerError, sync_client
 from . import baseline, collect, hidden, prompts, report
 from .compare import compare
 
+# Without a reference nothing was compared: every criterion fails with this, never skips.
+NO_REFERENCE = (
+    "not measured: no reference to compare with. Record one on the GPU (reference) host, "
+    "serving the same checkpoint: `pytest -m precision --server-cmd \"vllm serve "
+    "/models/gpt-oss-20b --dtype bfloat16\" --record-baseline baseline.json` (or "
+    "`ascend-oss verify-precision --npu-url http://GPU-HOST:8000 --record baseline.json`), "
+    "then judge this server with --baseline baseline.json; or give a live reference server "
+    "with --baseline-url URL")
+
 
 def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: int = 256,
            prompts_path: Path | None = None, reference_url: str | None = None,
@@ -24,9 +33,12 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
            endpoint: str = "completions", progress: Callable[[str], None] = print) -> dict:
     """The whole comparison of the guide's verify_precision.py.
 
-    Returns ``{"recorded": path}`` when recording, ``{"skip": reason}`` without a reference,
+    Returns ``{"recorded": path}`` when recording, ``{"not_measured": reason}`` without a
+    reference,
     else the comparison (see ``compare``) plus ``hidden_state``.
     """
+    if not (baseline_path or reference_url or record_path):
+        return {"not_measured": NO_REFERENCE}  # before any work: nothing could be compared
     settings = collect.sampling(max_tokens)
     prompt_set, sha = prompts.load_prompts(prompts_path)
     if endpoint not in ("completions", "chat"):
@@ -62,9 +74,6 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
                 "perplexity": {**candidate["perplexity"], **meta["perplexity"]}})
             return {"recorded": str(path)}
         if reference is None:
-            if reference_url is None:
-                return {"skip": "no reference: give a baseline file or a reference server URL "
-                                "(record a baseline on the reference host first)"}
             with sync_client(reference_url, api_key, "generation") as ref:
                 progress(f"reference server {reference_url}")
                 reference = {**meta, **collect.collect(ref, model, rendered, settings,
