@@ -253,8 +253,7 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
         failure = None
     if failure is not None:  # raised outside the except: no "During handling of..." chain
         results_store.set("server", {"mode": s.mode, "error": str(failure)})
-        first_line = str(failure).splitlines()[0]
-        incident = Incident(f"server unavailable ({s.mode}): {first_line}",
+        incident = Incident(f"server unavailable ({s.mode})",
                             f"server unavailable ({s.mode}): {failure}")
         config.stash[incident_key] = incident
         incident.fail()

@@ -44,6 +44,11 @@ SCHEMA: dict[str, dict[str, type]] = {
         "output_tokens": int,
         "concurrency": list,
         "requests_per_level": int,
+        # {concurrency: n}: the run's shape at that level where the guide gives one (its
+        # benchmark.py commands: 50 requests x 256 tokens at c=1, 200 x 512 at c=16); levels not
+        # listed use output_tokens and requests_per_level x concurrency
+        "output_tokens_by_concurrency": dict,
+        "requests_by_concurrency": dict,
         "statistic": str,
         "throughput_gate_concurrency": list,
         "max_error_rate": float,
@@ -106,9 +111,11 @@ def load(path: Path | None, profile: str) -> Profile:
         _validate(path, name, table)
     table = data[profile]
     values = {suite: dict(table[suite]) for suite in SCHEMA}
-    for suite, key in (("long_context", "ttft_max_s_by_length"),
-                       ("performance", "ttft_max_ms_by_concurrency")):
-        values[suite][key] = {int(level): float(bound) for level, bound in
+    for suite, key, kind in (("long_context", "ttft_max_s_by_length", float),
+                             ("performance", "ttft_max_ms_by_concurrency", float),
+                             ("performance", "output_tokens_by_concurrency", int),
+                             ("performance", "requests_by_concurrency", int)):
+        values[suite][key] = {int(level): kind(bound) for level, bound in
                               sorted(values[suite][key].items(), key=lambda kv: int(kv[0]))}
     for suite, keys in SCHEMA.items():  # ints are fine where floats are expected
         for key, kind in keys.items():
@@ -158,13 +165,18 @@ def _validate(path: Path, profile: str, table: Any) -> None:
                 f"{path}: [{profile}.{suite}] key 'variants' = {variants!r}: "
                 f"valid choices: {', '.join(NEEDLE_VARIANTS)}"
             )
-        for key, unit, example in (("ttft_max_s_by_length", "<tokens> = <positive seconds>",
-                                    "65536 = 20.0"),
-                                   ("ttft_max_ms_by_concurrency",
-                                    "<concurrency> = <positive milliseconds>", "16 = 180.0")):
+        for key, unit, example, kinds in (
+                ("ttft_max_s_by_length", "<tokens> = <positive seconds>", "65536 = 20.0",
+                 (int, float)),
+                ("ttft_max_ms_by_concurrency", "<concurrency> = <positive milliseconds>",
+                 "16 = 180.0", (int, float)),
+                ("output_tokens_by_concurrency", "<concurrency> = <positive integer>",
+                 "16 = 512", (int,)),
+                ("requests_by_concurrency", "<concurrency> = <positive integer>", "16 = 200",
+                 (int,))):
             for level, bound in (section.get(key) or {}).items():
                 if not (level.isdigit() and int(level) > 0) or isinstance(bound, bool) \
-                        or not isinstance(bound, (int, float)) or bound <= 0:
+                        or not isinstance(bound, kinds) or bound <= 0:
                     raise ThresholdsError(
                         f"{path}: [{profile}.{suite}] key {key!r} has {level} = {bound!r}: "
                         f"must be {unit}, e.g. {example}")

@@ -262,9 +262,8 @@ def test_bad_input_is_one_clear_error(case, tmp_path, html_url, refused_port, mo
     if case.rc == 4:  # a usage error is one line (pytest adds nothing; argparse nothing)
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert len(lines) == 1, f"{len(lines)} lines on stderr:\n{err}"
-    else:  # one story: told in full once, each later test points at it in one line
-        assert len(matching) <= 2 or all("the whole story" in ln for ln in matching[1:-1]), \
-            text[-3000:]
+    else:  # one story: told once; each later test points at it in one line
+        assert len(matching) == 1, text[-3000:]
     assert not _session_processes(proc.pid), "a process of the run is still alive"
     written = [p.read_text(errors="replace") for p in results.glob("*") if p.is_file()]
     for where, content in [("stdout", out), ("stderr", err), *zip(

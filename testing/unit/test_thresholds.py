@@ -112,3 +112,22 @@ def test_ttft_by_concurrency_is_checked_like_by_length(tmp_path):
     with pytest.raises(ThresholdsError, match="'ttft_max_ms_by_concurrency' has c16"):
         load(bad, "atlas-800-a2")
     assert load(None, "cpu-canary").get("performance", "ttft_max_ms_by_concurrency")[16] == 180.0
+
+
+def test_the_guides_run_shapes_per_level():
+    """atlas-800-a2 runs the guide's two benchmark.py commands: 50 x 256 tokens at c=1 and
+    200 x 512 at c=16; the levels the guide does not name keep the common shape."""
+    perf = load(None, "atlas-800-a2").values["performance"]
+    assert perf["output_tokens_by_concurrency"] == {1: 256, 16: 512}
+    assert perf["requests_by_concurrency"] == {1: 50, 16: 200}
+    assert load(None, "cpu-canary").values["performance"]["requests_by_concurrency"] == {}
+
+
+@pytest.mark.parametrize("value", ["{ 16 = 0 }", "{ 16 = 2.5 }", "{ c16 = 200 }"])
+def test_run_shapes_must_be_positive_integers_per_level(tmp_path, value):
+    text = shipped_text()
+    bad = tmp_path / "t.toml"
+    bad.write_text(re.sub(r"(?m)^requests_by_concurrency = .*$",
+                          f"requests_by_concurrency = {value}", text, count=1))
+    with pytest.raises(ThresholdsError, match="'requests_by_concurrency' has .*positive integer"):
+        load(bad, "atlas-800-a2")

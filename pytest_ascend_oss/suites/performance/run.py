@@ -138,8 +138,11 @@ class PerformanceRun:
             lim = self.limits
             self._runs[concurrency] = benchmark(
                 self.base_url, self.model, concurrency,
-                num_requests=lim["requests_per_level"] * concurrency,
-                prompt_tokens=lim["prompt_tokens"], output_tokens=lim["output_tokens"],
+                num_requests=lim["requests_by_concurrency"].get(
+                    concurrency, lim["requests_per_level"] * concurrency),
+                prompt_tokens=lim["prompt_tokens"],
+                output_tokens=lim["output_tokens_by_concurrency"].get(
+                    concurrency, lim["output_tokens"]),
                 output=self.json_path(concurrency), api_key=self.api_key,
                 slo_ttft_ms=lim["ttft_max_ms"], slo_tpot_ms=lim["tpot_max_ms"],
                 progress=self.progress)
