@@ -296,6 +296,28 @@ def _capabilities(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """One report in the guide's structure from a results directory (rebuilt at any time)."""
+    from .report import compare, guide, html
+    from .report.files import write_text_atomic
+
+    if (args.results_dir is None) == (args.compare is None):
+        return _usage(args, "give one RESULTS_DIR, or --compare RUN_A RUN_B")
+    try:
+        if args.compare:
+            text = compare.markdown(*args.compare)
+            md = write_text_atomic(Path(args.output), text)
+            page = write_text_atomic(md.with_suffix(".html"),
+                                     html.render(text, md.parent, "comparison"))
+        else:
+            data = guide.load_results(args.results_dir)
+            md, page = guide.write(Path(args.results_dir), data)
+    except guide.ReportError as exc:
+        return _usage(args, str(exc))
+    print(f"report: {page} ({page.stat().st_size:,} bytes), {md}")
+    return 0
+
+
 def _add_server_args(parser: argparse.ArgumentParser, url_flag: str, url_help: str) -> None:
     """The running server a command attaches to: its URL, model and (hidden) API key."""
     parser.add_argument(url_flag, required=True, type=_server_url, help=url_help)
@@ -419,6 +441,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="needle depths (default 0,25,50,75,100)")
     caps.add_argument("--output", type=_output_file, default="capabilities.json")
     caps.set_defaults(run=_capabilities)
+
+    rep = commands.add_parser(
+        "report", help="write RESULTS_DIR/report.html and report.md: the guide's tables, "
+                       "verdicts, plots and evidence")
+    rep.add_argument("results_dir", type=_readable_dir, metavar="RESULTS_DIR", nargs="?")
+    rep.add_argument("--compare", type=_readable_dir, nargs=2, metavar=("RUN_A", "RUN_B"),
+                     help="two results directories side by side: figures, deltas, and the "
+                          "verdicts that changed")
+    rep.add_argument("--output", type=_output_file, default="compare.md",
+                     help="with --compare: where the comparison goes (+ .html)")
+    rep.set_defaults(run=_report)
 
     vocab = commands.add_parser(
         "vocab", help="write a verified o200k_base.tiktoken for TIKTOKEN_ENCODINGS_BASE, offline"

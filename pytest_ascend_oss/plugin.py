@@ -17,6 +17,7 @@ import pytest
 from . import settings as settings_mod
 from . import thresholds as thresholds_mod
 from .gates import Gate
+from .report import guide
 from .report.store import ResultsStore
 from .server import argv as argv_tools
 from .server import environment
@@ -483,6 +484,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     store.data["verdicts"] = {suite: _verdict(counts, interrupted)
                               for suite, counts in config.stash[outcomes_key].items()}
     store.save()
+    guide.write(store.directory, store.data)
     _junit_suite_properties(config, store)
 
 
@@ -546,4 +548,4 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     for suite, counts in sorted(config.stash[outcomes_key].items()):
         detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         tr.write_line(f"  {suite:<13} {_verdict(counts):<8} ({detail}){fallback}")
-    tr.write_line(f"results: {store.path}")
+    tr.write_line(f"results: {store.path}; report: {store.directory / 'report.html'} (+ .md)")

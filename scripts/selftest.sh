@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/browser.sh  # report.html is checked in a real headless Chromium
 exec .venv/bin/python -m pytest testing "$@"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from browser import chromium, open_page
 
 from conftest import FAKE_CMD, FAKE_VLLM, alive, pids_in
 
@@ -189,6 +190,16 @@ def test_smoke_suite_passes_against_the_embedded_server(pytester):
     group = results["server"]["pid"]  # the server led its own process group
     left = [p.pid for p in psutil.process_iter() if _pgid(p.pid) == group]
     assert not left, f"processes of the server's group left after the run: {left}"
+    # A partial run's report says what did not run and gives it no verdict.
+    report = (pytester.path / "results" / "report.md").read_text()
+    for suite in ("precision", "long_context", "performance"):
+        assert f"| {suite} | NOT RUN (not selected) |" in report
+        assert f"Not run: the `{suite}` suite was not selected" in report
+    assert "| smoke | PASS |" in report
+    if chromium():
+        page = open_page(pytester.path / "results" / "report.html")
+        assert page.console == [] and page.requests == []
+        assert "Not run: the <code>precision</code> suite was not selected" in page.dom
 
 
 def _pgid(pid: int) -> int | None:

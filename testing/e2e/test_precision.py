@@ -66,17 +66,32 @@ def test_record_then_bf16_passes_and_perturbed_fails(pytester, servers, small_pr
     verdicts = json.loads((pytester.path / "results" / "results.json").read_text())["verdicts"]
     assert verdicts == {"precision": "RECORDED"}, "a recording run judges nothing: never PASS"
 
+    healthy_dir, broken_dir = pytester.path / "healthy", pytester.path / "broken"
     healthy = run(pytester, servers["bf16"], "--baseline", str(recorded),
-                  "--checkpoint", str(CHECKPOINT), *common)
+                  "--checkpoint", str(CHECKPOINT), "--results-dir", str(healthy_dir), *common)
     assert healthy.parseoutcomes().get("passed") == 4, healthy.stdout.str()[-800:]
-    table = (pytester.path / "results" / "precision.md").read_text()
+    table = (healthy_dir / "precision.md").read_text()
     assert table.count("PASS") == 4
 
-    broken = run(pytester, servers["perturbed"], "--baseline", str(recorded), *common)
+    broken = run(pytester, servers["perturbed"], "--baseline", str(recorded),
+                 "--results-dir", str(broken_dir), *common)
     out = broken.stdout.str()
     assert "FAILED test_precision.py::test_token_match_rate" in out
     assert "FAILED test_precision.py::test_rouge_l" in out
     assert "worst prompts:" in out and "diverges at token" in out and "reference:" in out
+
+    # The two runs side by side: the precision verdict flips, with its deltas.
+    from pytest_ascend_oss.cli import main
+
+    compared = pytester.path / "compare.md"
+    assert main(["report", "--compare", str(healthy_dir), str(broken_dir),
+                 "--output", str(compared)]) == 0
+    text = compared.read_text()
+    assert "| precision | PASS | FAIL | **changed** |" in text
+    assert "| `test_token_match_rate` | ✅ PASS | ❌ FAIL |" in text
+    row = next(ln for ln in text.splitlines()
+               if ln.startswith("| `test_token_match_rate` **changed** | token match rate |"))
+    assert "| 1 |" in row and " % |" in row, row  # A's 1.0, B's lower, the delta and the %
 
 
 def test_attached_without_a_reference_fails_every_criterion_with_the_remedy(

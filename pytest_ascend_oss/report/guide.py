@@ -1,0 +1,182 @@
+"""``results/report.md``: one document in the deployment guide's structure, from a results
+directory: the environment and the exact server command, the verdict per suite and per
+criterion (value, bound, source), the guide's four result tables as the suites filled them, and
+the evidence files. A suite that did not run says so and gets no verdict.
+
+Written at the end of every session (partial and interrupted runs too) and by
+``ascend-oss report RESULTS_DIR``. It reads only what the run wrote, so it can be rebuilt later.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# The guide's result tables, in its order: (suite, heading, the file the suite writes).
+GUIDE_TABLES = (
+    ("precision", "精度对比 / Precision", "precision.md"),
+    ("long_context", "长上下文测试 / Long context", "long_context.md"),
+    ("performance", "性能 Benchmark / Performance", "performance.md"),
+    ("features", "功能状态矩阵 / Feature matrix", "features.md"),
+)
+SUITES = ("smoke", "precision", "long_context", "performance", "features")
+OUTCOME = {"passed": "✅ PASS", "failed": "❌ FAIL", "error": "❌ ERROR",
+           "skipped": "⚠️ NOT MEASURED", "not_applicable": "— not applicable",
+           "recorded": "📼 RECORDED"}
+ENVIRONMENT_KEYS = ("platform", "cpu", "python", "torch", "torch_npu", "vllm", "vllm_ascend",
+                    "transformers", "cann", "cann_source")
+
+
+class ReportError(ValueError):
+    pass
+
+
+def load_results(results_dir: Path) -> dict:
+    path = Path(results_dir) / "results.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no results.json (run the acceptance suite with "
+                          f"--results-dir {results_dir} first)") from None
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: not a results file ({exc})") from None
+
+
+def write(results_dir: Path, data: dict) -> tuple[Path, Path]:
+    """Draw the plots, write report.md and report.html into ``results_dir``; return both."""
+    from . import figures, html
+    from .files import write_text_atomic
+
+    results_dir = Path(results_dir)
+    drawn = figures.draw_all(results_dir, data)
+    text = markdown(data, results_dir, drawn)
+    md = write_text_atomic(results_dir / "report.md", text)
+    page = write_text_atomic(results_dir / "report.html",
+                             html.render(text, results_dir, "gpt-oss-20b acceptance report"))
+    return md, page
+
+
+def markdown(data: dict, results_dir: Path, figures: dict[str, Path] | None = None) -> str:
+    """The report; ``figures`` ({caption: png} from ``figures.draw_all``) become its plots
+    section, linked relative to the results directory."""
+    results_dir = Path(results_dir)
+    out = ["# gpt-oss-20b 部署验收报告 / Acceptance report", ""]
+    out += _verdicts(data) + [""]
+    out += _environment(data) + [""]
+    out += _criteria(data) + [""]
+    for suite, heading, name in GUIDE_TABLES:
+        out += [f"## {heading}", ""]
+        table = results_dir / name
+        if suite not in (data.get("verdicts") or {}):
+            out += [(f"Not run: the `{suite}` suite was not selected in this run "
+                     f"(`pytest -m {suite}`)."), ""]
+        elif table.is_file():
+            body = table.read_text(encoding="utf-8").strip().splitlines()
+            # the suite's own headings (they name the reference, the profile) stay, as text
+            out += [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line
+                    for line in body] + [""]
+        else:
+            out += [(f"The `{suite}` suite ran but wrote no table ({name}); see its tests "
+                     "above."), ""]
+    if figures:
+        out += ["## 图 / Figures", ""]
+        for caption, path in figures.items():
+            rel = Path(path).resolve().relative_to(results_dir.resolve())
+            out += [f"![{caption}]({rel.as_posix()})", "", f"*{caption}*", ""]
+    out += _evidence(results_dir)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _verdicts(data: dict) -> list[str]:
+    verdicts = data.get("verdicts") or {}
+    server = data.get("server") or {}
+    lines = ["## 结论 / Verdict", "", "| suite | verdict |", "|---|---|"]
+    for suite in SUITES:
+        lines.append(f"| {suite} | {verdicts.get(suite, 'NOT RUN (not selected)')} |")
+    lines.append("")
+    if data.get("interrupted"):
+        lines.append(f"**The run was interrupted** during `{data.get('running')}`: what is below "
+                     "is what was measured before.")
+    if server.get("error"):
+        lines.append(f"**Server unavailable:** {server['error'].splitlines()[0]}")
+    if server.get("died"):
+        lines.append(f"**Server died** before `{server['died']['before']}`: "
+                     f"{server['died']['story'].splitlines()[0]}")
+    if server.get("fallback"):
+        lines.append(f"**Fallback:** the server came up only as `{server['fallback']}`; the "
+                     "deployment as given did not start.")
+    profile = data.get("profile") or {}
+    lines.append(f"Profile `{profile.get('name')}` ({profile.get('file')}); started "
+                 f"{data.get('started')}, finished {data.get('finished', '(not finished)')}.")
+    return lines
+
+
+def _environment(data: dict) -> list[str]:
+    env = data.get("environment") or {}
+    server = data.get("server") or {}
+    lines = ["## 环境 / Environment", "", "| item | value |", "|---|---|"]
+    lines += [f"| {key} | {_cell(env.get(key))} |" for key in ENVIRONMENT_KEYS]
+    lines.append(f"| Ascend host | {_cell(env.get('ascend_host'))} |")
+    argv = " ".join(server.get("argv") or []) or "(attached: not launched here)"
+    lines += [f"| server mode | {_cell(server.get('mode'))} |",
+              f"| server command | `{argv}` |",
+              f"| launch rung | {_cell(server.get('ladder_rung'))} |",
+              f"| ready after | {_cell(server.get('startup_s'))} s |",
+              f"| served model | {_cell(server.get('model'))} |",
+              f"| vLLM reported | {_cell(server.get('vllm_version_reported'))} |"]
+    if env.get("npu_smi"):
+        lines += ["", "```text", str(env["npu_smi"]).strip(), "```"]
+    return lines
+
+
+def _criteria(data: dict) -> list[str]:
+    lines = ["## 判定 / Criteria", "",
+             "| suite | criterion | result | measured | bound | bound from |",
+             "|---|---|---|---|---|---|"]
+    for nodeid, entry in sorted((data.get("tests") or {}).items(),
+                                key=lambda kv: (kv[1].get("suites") or ["~"])[0]):
+        if "outcome" not in entry:
+            continue  # began, never reported (an interrupted run)
+        measurements = entry.get("measurements") or {}
+        gated = [(name, m) for name, m in measurements.items() if "threshold" in m]
+        name, m = gated[0] if gated else ("", {})
+        test = nodeid.split("::", 1)[-1]
+        result = OUTCOME.get(entry["outcome"], entry["outcome"])
+        if m:
+            measured = f"{name} = {_cell(m.get('value'))} {m.get('unit', '')}".strip()
+        else:  # no gated figure (e.g. a needle: recalled or not): its plain figures
+            measured = ", ".join(f"{k} = {_cell(v.get('value'))}" for k, v in measurements.items()
+                                 if isinstance(v.get("value"), (bool, int, float)))[:200]
+        if entry["outcome"] in ("failed", "error", "skipped") and entry.get("message"):
+            measured = (measured + "; " if measured else "") + _first_line(entry["message"])
+        lines.append(f"| {', '.join(entry.get('suites') or [])} | `{test}` | {result} | "
+                     f"{_cell(measured)} | {_cell(m.get('threshold', ''))} | "
+                     f"{_cell(m.get('threshold_source', ''))} |")
+    return lines
+
+
+def _evidence(results_dir: Path) -> list[str]:
+    lines = ["## 证据 / Evidence", ""]
+    files = sorted(p for p in results_dir.rglob("*") if p.is_file()
+                   and p.name not in ("report.md", "report.html")
+                   and p.parent.name != "figures")
+    for path in files:
+        lines.append(f"- `{path.relative_to(results_dir)}` ({path.stat().st_size:,} bytes)")
+    return lines
+
+
+def _first_line(text: str) -> str:
+    for line in str(text).splitlines():
+        line = line.strip()
+        if line and not line.startswith(("_", "=", "-")):
+            return line[:240]
+    return ""
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, float):
+        value = f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")

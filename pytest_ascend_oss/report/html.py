@@ -1,0 +1,59 @@
+"""``results/report.html``: report.md as one self-contained page. Ascend hosts are often offline,
+and the file is mailed around: no script, font, style or image is fetched from anywhere; the
+plots are inlined as data: URIs, the style is inline and print-friendly.
+
+Markdown to HTML is the ``markdown`` package's job (tables, fenced code); this module only wraps
+it in a page and inlines the images.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from pathlib import Path
+
+STYLE = """
+body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", "WenQuanYi Zen Hei",
+       sans-serif;
+       max-width: 1200px; margin: 1.5em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #444; } h2 { border-bottom: 1px solid #bbb; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; vertical-align: top; }
+th { background: #f2f2f2; } tr:nth-child(even) td { background: #fafafa; }
+code { font-size: 12px; word-break: break-all; } pre { background: #f6f6f6; padding: .6em;
+overflow-x: auto; } img { max-width: 100%; border: 1px solid #ddd; }
+@media print { body { max-width: none; margin: 0; } h2 { page-break-after: avoid; }
+               img, table { page-break-inside: avoid; } }
+"""
+# Inline and offline: after load, the page records how many images decoded (a browser check
+# reads it back from the DOM; a reader never notices it).
+CHECK = """
+window.addEventListener("load", function () {
+  var imgs = document.images, ok = 0;
+  for (var i = 0; i < imgs.length; i++) { if (imgs[i].complete && imgs[i].naturalWidth > 0) ok++; }
+  document.body.setAttribute("data-images", ok + "/" + imgs.length);
+});
+"""
+_IMG = re.compile(r'<img alt="([^"]*)" src="([^"]+\.png)"\s*/?>')
+
+
+def render(markdown_text: str, results_dir: Path, title: str) -> str:
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"],
+                             output_format="html")
+    results_dir = Path(results_dir)
+
+    def inline(match: re.Match) -> str:
+        path = results_dir / match.group(2)
+        try:
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+        except OSError:
+            return f'<p><em>missing figure: {html.escape(match.group(2))}</em></p>'
+        return f'<img alt="{match.group(1)}" src="data:image/png;base64,{data}">'
+
+    body = _IMG.sub(inline, body)
+    return ("<!doctype html>\n<html lang=\"zh\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
+            f"<body>\n{body}\n<script>{CHECK}</script>\n</body>\n</html>\n")

@@ -1,0 +1,94 @@
+"""The one report in the guide's structure, from a results directory."""
+
+import json
+
+import pytest
+
+from pytest_ascend_oss.cli import main
+from pytest_ascend_oss.report import guide
+
+PARTIAL = {
+    "started": "2026-11-26T10:00:00+0000", "finished": "2026-11-26T10:02:00+0000",
+    "interrupted": False, "profile": {"name": "atlas-800-a2", "file": "thresholds.toml"},
+    "environment": {"python": "3.11.7", "vllm": "0.32.0", "ascend_host": False},
+    "server": {"mode": "launch", "argv": ["vllm", "serve", "/m", "--api-key", "<hidden>"],
+               "ladder_rung": "as-given", "startup_s": 61.2, "model": "gpt-oss-20b"},
+    "tests": {
+        "tests/test_smoke.py::test_say_hi_greets": {
+            "outcome": "passed", "suites": ["smoke"], "measurements": {}},
+        "tests/test_smoke.py::test_ascend_software_meets_the_guide[cann]": {
+            "outcome": "not_applicable", "suites": ["smoke"], "measurements": {},
+            "message": "Skipped: not applicable: not an Ascend host"},
+        "tests/test_performance.py::test_guide_target[c=1-TTFT]": {
+            "outcome": "failed", "suites": ["performance"],
+            "message": "AssertionError: median TTFT 130.2 ms, bound < 100 ms\nmore",
+            "measurements": {"median TTFT": {"value": 130.2, "threshold": "< 100", "unit": "ms",
+                                             "threshold_source": "thresholds.toml ttft_max_ms"}}},
+    },
+    "verdicts": {"smoke": "PASS", "performance": "FAIL"},
+}
+
+
+def test_a_partial_run_says_what_did_not_run_and_gives_it_no_verdict(tmp_path):
+    (tmp_path / "performance.md").write_text("# 性能 Benchmark: measured\n\n| 并发数 | TTFT |\n")
+    text = guide.markdown(PARTIAL, tmp_path)
+    assert "| precision | NOT RUN (not selected) |" in text
+    assert "| features | NOT RUN (not selected) |" in text
+    assert "Not run: the `precision` suite was not selected" in text
+    assert "Not run: the `long_context` suite was not selected" in text
+    assert "**性能 Benchmark: measured**" in text and "| 并发数 | TTFT |" in text
+    assert "| performance | FAIL |" in text and "| smoke | PASS |" in text
+
+
+def test_each_criterion_shows_value_bound_source_and_why_it_failed(tmp_path):
+    text = guide.markdown(PARTIAL, tmp_path)
+    assert ("| performance | `test_guide_target[c=1-TTFT]` | ❌ FAIL | median TTFT = 130.2 ms; "
+            "AssertionError: median TTFT 130.2 ms, bound < 100 ms | < 100 | "
+            "thresholds.toml ttft_max_ms |") in text
+    assert "— not applicable" in text
+    assert "`vllm serve /m --api-key <hidden>`" in text and "| launch rung | as-given |" in text
+
+
+def test_an_interrupted_or_dead_run_says_so_first(tmp_path):
+    data = {**PARTIAL, "interrupted": True, "running": "tests/test_x.py::test_y",
+            "server": {**PARTIAL["server"], "died": {"before": "tests/test_x.py::test_y",
+                                                     "story": "server died: killed\nlog"}}}
+    text = guide.markdown(data, tmp_path)
+    head = text.split("## 环境")[0]
+    assert "**The run was interrupted** during `tests/test_x.py::test_y`" in head
+    assert "**Server died** before `tests/test_x.py::test_y`: server died: killed" in head
+
+
+def test_the_command_rebuilds_it_and_refuses_a_directory_without_results(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 4
+    assert "no results.json" in capsys.readouterr().err
+    (tmp_path / "results.json").write_text(json.dumps(PARTIAL))
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "report.md").read_text().startswith("# gpt-oss-20b 部署验收报告")
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(tmp_path / "missing")])
+    assert exit_.value.code == 4
+
+
+def test_compare_puts_figures_side_by_side_and_flags_changed_verdicts(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    better = json.loads(json.dumps(PARTIAL))
+    entry = better["tests"]["tests/test_performance.py::test_guide_target[c=1-TTFT]"]
+    entry["outcome"], entry["measurements"]["median TTFT"]["value"] = "passed", 80.0
+    better["verdicts"]["performance"] = "PASS"
+    (a / "results.json").write_text(json.dumps(PARTIAL))
+    (b / "results.json").write_text(json.dumps(better))
+    assert main(["report", "--compare", str(a), str(b), "--output", str(tmp_path / "c.md")]) == 0
+    text = (tmp_path / "c.md").read_text()
+    assert "| performance | FAIL | PASS | **changed** |" in text
+    assert "| smoke | PASS | PASS |  |" in text
+    assert "| `test_guide_target[c=1-TTFT]` | ❌ FAIL | ✅ PASS |" in text
+    assert ("| `test_guide_target[c=1-TTFT]` **changed** | median TTFT | 130.2 | 80 | -50.2 | "
+            "-38.6 % | < 100 |") in text
+    assert (tmp_path / "c.html").read_text().startswith("<!doctype html>")
+
+
+def test_report_takes_a_directory_or_a_comparison_not_both(tmp_path, capsys):
+    assert main(["report"]) == 4
+    assert "give one RESULTS_DIR, or --compare RUN_A RUN_B" in capsys.readouterr().err
