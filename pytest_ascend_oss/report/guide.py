@@ -76,6 +76,8 @@ def markdown(data: dict, results_dir: Path, figures: dict[str, Path] | None = No
             # the suite's own headings (they name the reference, the profile) stay, as text
             out += [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line
                     for line in body] + [""]
+            if suite == "precision":
+                out += _worst_prompts(results_dir / "precision_report.json")
         else:
             out += [(f"The `{suite}` suite ran but wrote no table ({name}); see its tests "
                      "above."), ""]
@@ -154,6 +156,25 @@ def _criteria(data: dict) -> list[str]:
                      f"{_cell(measured)} | {_cell(m.get('threshold', ''))} | "
                      f"{_cell(m.get('threshold_source', ''))} |")
     return lines
+
+
+def _worst_prompts(path: Path) -> list[str]:
+    """The prompts that diverged, the reference and the candidate continuation side by side."""
+    try:
+        worst = json.loads(path.read_text(encoding="utf-8")).get("worst") or []
+    except (OSError, ValueError):
+        return []
+    if not worst:
+        return ["Every prompt's output matched the reference token for token.", ""]
+    lines = ["Worst prompts (first divergence, reference vs candidate after it):", "",
+             "| prompt | diverges at token | ROUGE-L | reference | candidate |",
+             "|---|---|---|---|---|"]
+    for r in worst:
+        lines.append(f"| {_cell(r.get('id'))} | {_cell(r.get('first_divergence'))} | "
+                     f"{_cell(r.get('rouge_l'))} | "
+                     f"{_cell(str(r.get('reference_continuation', ''))[:160])} | "
+                     f"{_cell(str(r.get('candidate_continuation', ''))[:160])} |")
+    return lines + [""]
 
 
 def _evidence(results_dir: Path) -> list[str]:

@@ -92,3 +92,13 @@ def test_compare_puts_figures_side_by_side_and_flags_changed_verdicts(tmp_path):
 def test_report_takes_a_directory_or_a_comparison_not_both(tmp_path, capsys):
     assert main(["report"]) == 4
     assert "give one RESULTS_DIR, or --compare RUN_A RUN_B" in capsys.readouterr().err
+
+
+def test_the_worst_prompts_are_quoted_side_by_side(tmp_path):
+    data = {**PARTIAL, "verdicts": {**PARTIAL["verdicts"], "precision": "FAIL"}}
+    (tmp_path / "precision.md").write_text("# 精度对比\n\n| 指标 |\n")
+    (tmp_path / "precision_report.json").write_text(json.dumps({"worst": [
+        {"id": "factual-en-01", "first_divergence": 3, "rouge_l": 0.41,
+         "reference_continuation": "Paris is the capital", "candidate_continuation": "Lyon | x"}]}))
+    text = guide.markdown(data, tmp_path)
+    assert ("| factual-en-01 | 3 | 0.41 | Paris is the capital | Lyon \\| x |") in text
