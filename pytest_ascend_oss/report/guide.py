@@ -69,8 +69,8 @@ def markdown(data: dict, results_dir: Path, figures: dict[str, Path] | None = No
         out += [f"## {heading}", ""]
         table = results_dir / name
         if suite not in (data.get("verdicts") or {}):
-            out += [(f"Not run: the `{suite}` suite was not selected in this run "
-                     f"(`pytest -m {suite}`)."), ""]
+            out += [(f"Not run: no `{suite}` test ran in this session "
+                     f"(`pytest -m {suite}` selects them)."), ""]
         elif table.is_file():
             body = table.read_text(encoding="utf-8").strip().splitlines()
             # the suite's own headings (they name the reference, the profile) stay, as text
@@ -95,7 +95,7 @@ def _verdicts(data: dict) -> list[str]:
     server = data.get("server") or {}
     lines = ["## 结论 / Verdict", "", "| suite | verdict |", "|---|---|"]
     for suite in SUITES:
-        lines.append(f"| {suite} | {verdicts.get(suite, 'NOT RUN (not selected)')} |")
+        lines.append(f"| {suite} | {verdicts.get(suite, 'NOT RUN')} |")
     lines.append("")
     if data.get("interrupted"):
         lines.append(f"**The run was interrupted** during `{data.get('running')}`: what is below "

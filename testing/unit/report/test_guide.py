@@ -32,10 +32,10 @@ PARTIAL = {
 def test_a_partial_run_says_what_did_not_run_and_gives_it_no_verdict(tmp_path):
     (tmp_path / "performance.md").write_text("# 性能 Benchmark: measured\n\n| 并发数 | TTFT |\n")
     text = guide.markdown(PARTIAL, tmp_path)
-    assert "| precision | NOT RUN (not selected) |" in text
-    assert "| features | NOT RUN (not selected) |" in text
-    assert "Not run: the `precision` suite was not selected" in text
-    assert "Not run: the `long_context` suite was not selected" in text
+    assert "| precision | NOT RUN |" in text
+    assert "| features | NOT RUN |" in text
+    assert "Not run: no `precision` test ran in this session" in text
+    assert "Not run: no `long_context` test ran in this session" in text
     assert "**性能 Benchmark: measured**" in text and "| 并发数 | TTFT |" in text
     assert "| performance | FAIL |" in text and "| smoke | PASS |" in text
 
