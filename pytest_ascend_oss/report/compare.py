@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .guide import OUTCOME, SUITES, _cell, load_results
+from .guide import OUTCOME, SUITES, _cell, load_results, verdicts
 
 
 def markdown(dir_a: Path, dir_b: Path) -> str:
@@ -14,7 +14,7 @@ def markdown(dir_a: Path, dir_b: Path) -> str:
     out = [f"# 对比 / Comparison: `{dir_a}` (A) vs `{dir_b}` (B)", "",
            f"A: {_describe(a)}", "", f"B: {_describe(b)}", "",
            "## 结论 / Verdicts", "", "| suite | A | B | |", "|---|---|---|---|"]
-    va, vb = a.get("verdicts") or {}, b.get("verdicts") or {}
+    va, vb = verdicts(a), verdicts(b)
     for suite in SUITES:
         if suite in va or suite in vb:
             x, y = va.get(suite, "NOT RUN"), vb.get(suite, "NOT RUN")

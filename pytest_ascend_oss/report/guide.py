@@ -68,7 +68,7 @@ def markdown(data: dict, results_dir: Path, figures: dict[str, Path] | None = No
     for suite, heading, name in GUIDE_TABLES:
         out += [f"## {heading}", ""]
         table = results_dir / name
-        if suite not in (data.get("verdicts") or {}):
+        if suite not in verdicts(data):
             out += [(f"Not run: no `{suite}` test ran in this session "
                      f"(`pytest -m {suite}` selects them)."), ""]
         elif table.is_file():
@@ -90,12 +90,22 @@ def markdown(data: dict, results_dir: Path, figures: dict[str, Path] | None = No
     return "\n".join(out).rstrip() + "\n"
 
 
+def verdicts(data: dict) -> dict[str, str]:
+    """The session's verdicts; a run killed before its end (SIGKILL: no verdict written) has
+    INCOMPLETE for every suite that reported a test."""
+    found = dict(data.get("verdicts") or {})
+    for entry in (data.get("tests") or {}).values():
+        for suite in entry.get("suites") or []:
+            found.setdefault(suite, "INCOMPLETE (the run was killed before its end)")
+    return found
+
+
 def _verdicts(data: dict) -> list[str]:
-    verdicts = data.get("verdicts") or {}
+    verdicts_ = verdicts(data)
     server = data.get("server") or {}
     lines = ["## 结论 / Verdict", "", "| suite | verdict |", "|---|---|"]
     for suite in SUITES:
-        lines.append(f"| {suite} | {verdicts.get(suite, 'NOT RUN')} |")
+        lines.append(f"| {suite} | {verdicts_.get(suite, 'NOT RUN')} |")
     lines.append("")
     if data.get("interrupted"):
         lines.append(f"**The run was interrupted** during `{data.get('running')}`: what is below "

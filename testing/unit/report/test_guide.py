@@ -102,3 +102,12 @@ def test_the_worst_prompts_are_quoted_side_by_side(tmp_path):
          "reference_continuation": "Paris is the capital", "candidate_continuation": "Lyon | x"}]}))
     text = guide.markdown(data, tmp_path)
     assert ("| factual-en-01 | 3 | 0.41 | Paris is the capital | Lyon \\| x |") in text
+
+
+def test_a_killed_run_is_incomplete_not_unrun(tmp_path):
+    """SIGKILL leaves no verdicts: a suite that reported tests is INCOMPLETE, never NOT RUN."""
+    killed = {k: v for k, v in PARTIAL.items() if k not in ("verdicts", "finished")}
+    killed.update(interrupted=True, running="tests/test_smoke.py::test_say_hi_greets")
+    text = guide.markdown(killed, tmp_path)
+    assert "| smoke | INCOMPLETE (the run was killed before its end) |" in text
+    assert "| precision | NOT RUN |" in text
