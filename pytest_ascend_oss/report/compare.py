@@ -19,7 +19,7 @@ def markdown(dir_a: Path, dir_b: Path) -> str:
         if suite in va or suite in vb:
             x, y = va.get(suite, "NOT RUN"), vb.get(suite, "NOT RUN")
             out.append(f"| {suite} | {x} | {y} | {'**changed**' if x != y else ''} |")
-    ta, tb = a.get("tests") or {}, b.get("tests") or {}
+    ta, tb = _by_test(a), _by_test(b)
     changed = [n for n in sorted(set(ta) | set(tb))
                if (ta.get(n) or {}).get("outcome") != (tb.get(n) or {}).get("outcome")]
     out += ["", "## 判定变化 / Criteria whose verdict changed", ""]
@@ -48,6 +48,16 @@ def markdown(dir_a: Path, dir_b: Path) -> str:
             out.append(f"| `{nodeid.split('::', 1)[-1]}`{flag} | {name} | {_cell(x)} | "
                        f"{_cell(y)} | {delta} | {pct} | {_cell(bound)} |")
     return "\n".join(out) + "\n"
+
+
+def _by_test(data: dict) -> dict[str, dict]:
+    """Tests keyed by file name and test id: pytest's node ids start at each run's rootdir, which
+    differs between checkouts, hosts, and even with where --results-dir points."""
+    keyed = {}
+    for nodeid, entry in (data.get("tests") or {}).items():
+        path, _, rest = nodeid.partition("::")
+        keyed[f"{Path(path).name}::{rest}"] = entry
+    return keyed
 
 
 def _describe(data: dict) -> str:

@@ -111,3 +111,18 @@ def test_a_killed_run_is_incomplete_not_unrun(tmp_path):
     text = guide.markdown(killed, tmp_path)
     assert "| smoke | INCOMPLETE (the run was killed before its end) |" in text
     assert "| precision | NOT RUN |" in text
+
+
+def test_compare_matches_tests_across_rootdirs(tmp_path):
+    """Node ids start at each run's rootdir (another checkout, another host): matched by file
+    name and test id."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    moved = json.loads(json.dumps(PARTIAL))
+    moved["tests"] = {"../elsewhere/" + k: v for k, v in moved["tests"].items()}
+    (a / "results.json").write_text(json.dumps(PARTIAL))
+    (b / "results.json").write_text(json.dumps(moved))
+    assert main(["report", "--compare", str(a), str(b), "--output", str(tmp_path / "c.md")]) == 0
+    text = (tmp_path / "c.md").read_text()
+    assert "## 判定变化 / Criteria whose verdict changed\n\nNone." in text
+    assert "| `test_guide_target[c=1-TTFT]` | median TTFT | 130.2 | 130.2 | 0 | +0.0 % |" in text
