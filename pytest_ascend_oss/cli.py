@@ -52,18 +52,18 @@ def _server_url(text: str) -> str:
     return text
 
 
-def _readable_file(text: str) -> Path:
-    problem = options.unreadable(Path(text), want_dir=False)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
-    return Path(text)
+def _readable(want_dir: bool) -> Callable[[str], Path]:
+    """An argparse type for a file (or directory) the command reads: it must be there."""
+    def check(text: str) -> Path:
+        problem = options.unreadable(Path(text), want_dir=want_dir)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+        return Path(text)
+
+    return check
 
 
-def _readable_dir(text: str) -> Path:
-    problem = options.unreadable(Path(text), want_dir=True)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
-    return Path(text)
+_readable_file, _readable_dir = _readable(want_dir=False), _readable(want_dir=True)
 
 
 def _output_file(text: str) -> Path:

@@ -31,7 +31,8 @@ def markdown(dir_a: Path, dir_b: Path) -> str:
     else:
         out.append("None.")
     out += ["", "## 数值 / Figures", "",
-            "| criterion | figure | A | B | Δ (B − A) | Δ % | bound |", "|---|---|---|---|---|---|---|"]
+            "| criterion | figure | A | B | Δ (B − A) | Δ % | bound |",
+            "|---|---|---|---|---|---|---|"]
     for nodeid in sorted(set(ta) | set(tb)):
         ma = (ta.get(nodeid) or {}).get("measurements") or {}
         mb = (tb.get(nodeid) or {}).get("measurements") or {}

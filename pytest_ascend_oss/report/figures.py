@@ -12,6 +12,7 @@ from pathlib import Path
 from . import plots
 
 FIGURES_DIR = "figures"
+Levels = list[tuple[int, dict]]  # (concurrency, its performance/c<N>.json), by concurrency
 
 
 def draw_all(results_dir: Path, data: dict) -> dict[str, Path]:
@@ -22,13 +23,14 @@ def draw_all(results_dir: Path, data: dict) -> dict[str, Path]:
     heatmap = results_dir / "long_context_heatmap.png"
     if heatmap.is_file():
         out["Needle in a haystack: recalled (green) or missed (red), TTFT in each cell"] = heatmap
+    levels = _levels(results_dir)  # read once: the c<N>.json files carry every request's timings
     for caption, draw in (
             ("Long-context TTFT against context length, with the bound", _long_context_ttft),
             ("TTFT and TPOT against concurrency, with the bounds", _latency_levels),
             ("Output throughput and QPS against concurrency, with the bounds", _throughput),
             ("Latency distributions per concurrency (CDF of TTFT, TPOT, ITL)", _latency_cdfs),
             ("Precision per prompt: ROUGE-L and the common prefix (worst first)", _precision)):
-        path = draw(results_dir, limits)
+        path = draw(results_dir, limits, levels)
         if path is not None:
             out[caption] = path
     return out
@@ -41,7 +43,7 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def _levels(results_dir: Path) -> list[tuple[int, dict]]:
+def _levels(results_dir: Path) -> Levels:
     found = []
     for path in sorted((results_dir / "performance").glob("c*.json")):
         data = _read(path)
@@ -50,8 +52,7 @@ def _levels(results_dir: Path) -> list[tuple[int, dict]]:
     return sorted(found, key=lambda item: item[0])
 
 
-def _latency_levels(results_dir: Path, limits: dict) -> Path | None:
-    levels = _levels(results_dir)
+def _latency_levels(results_dir: Path, limits: dict, levels: Levels) -> Path | None:
     if not levels:
         return None
     perf = limits.get("performance") or {}
@@ -76,8 +77,7 @@ def _latency_levels(results_dir: Path, limits: dict) -> Path | None:
                        "TTFT / TPOT")
 
 
-def _throughput(results_dir: Path, limits: dict) -> Path | None:
-    levels = _levels(results_dir)
+def _throughput(results_dir: Path, limits: dict, levels: Levels) -> Path | None:
     if not levels:
         return None
     perf = limits.get("performance") or {}
@@ -95,8 +95,7 @@ def _throughput(results_dir: Path, limits: dict) -> Path | None:
                        "Throughput / QPS")
 
 
-def _latency_cdfs(results_dir: Path, limits: dict) -> Path | None:
-    levels = _levels(results_dir)
+def _latency_cdfs(results_dir: Path, limits: dict, levels: Levels) -> Path | None:
     if not levels:
         return None
     ttft, tpot, itl = {}, {}, {}
@@ -113,7 +112,7 @@ def _latency_cdfs(results_dir: Path, limits: dict) -> Path | None:
                       "Latency distributions")
 
 
-def _long_context_ttft(results_dir: Path, limits: dict) -> Path | None:
+def _long_context_ttft(results_dir: Path, limits: dict, levels: Levels) -> Path | None:
     report = _read(results_dir / "long_context_report.json")
     if not report or not report.get("cases"):
         return None
@@ -142,7 +141,7 @@ def _long_context_ttft(results_dir: Path, limits: dict) -> Path | None:
                        "Long-context TTFT")
 
 
-def _precision(results_dir: Path, limits: dict) -> Path | None:
+def _precision(results_dir: Path, limits: dict, levels: Levels) -> Path | None:
     report = _read(results_dir / "precision_report.json")
     if not report or not report.get("prompts"):
         return None

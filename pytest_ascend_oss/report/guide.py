@@ -61,14 +61,15 @@ def markdown(data: dict, results_dir: Path, figures: dict[str, Path] | None = No
     """The report; ``figures`` ({caption: png} from ``figures.draw_all``) become its plots
     section, linked relative to the results directory."""
     results_dir = Path(results_dir)
+    ran = verdicts(data)
     out = ["# gpt-oss-20b 部署验收报告 / Acceptance report", ""]
-    out += _verdicts(data) + [""]
+    out += _verdicts(data, ran) + [""]
     out += _environment(data) + [""]
     out += _criteria(data) + [""]
     for suite, heading, name in GUIDE_TABLES:
         out += [f"## {heading}", ""]
         table = results_dir / name
-        if suite not in verdicts(data):
+        if suite not in ran:
             out += [(f"Not run: no `{suite}` test ran in this session "
                      f"(`pytest -m {suite}` selects them)."), ""]
         elif table.is_file():
@@ -100,12 +101,11 @@ def verdicts(data: dict) -> dict[str, str]:
     return found
 
 
-def _verdicts(data: dict) -> list[str]:
-    verdicts_ = verdicts(data)
+def _verdicts(data: dict, ran: dict[str, str]) -> list[str]:
     server = data.get("server") or {}
     lines = ["## 结论 / Verdict", "", "| suite | verdict |", "|---|---|"]
     for suite in SUITES:
-        lines.append(f"| {suite} | {verdicts_.get(suite, 'NOT RUN')} |")
+        lines.append(f"| {suite} | {ran.get(suite, 'NOT RUN')} |")
     lines.append("")
     if data.get("interrupted"):
         lines.append(f"**The run was interrupted** during `{data.get('running')}`: what is below "

@@ -10,8 +10,7 @@ from __future__ import annotations
 import signal
 import time
 
-import httpx
-
+from ..transport import vllm
 from ..transport.http import sync_client
 from .diagnose import find_fatal, tail
 from .launcher import Endpoint
@@ -36,7 +35,6 @@ def how_it_ended(code: int) -> str:
 def down_reason(endpoint: Endpoint, process: ServerProcess | None, api_key=None) -> str | None:
     """None while the server serves; otherwise the whole story, for the first test that finds
     it down: what happened, the diagnosis and remedy from the log, and the log's tail."""
-    what = None
     if process is not None and process.exit_code() is not None:
         what = f"the server process (pid {process.pid}) {how_it_ended(process.exit_code())}"
     else:
@@ -52,24 +50,19 @@ def down_reason(endpoint: Endpoint, process: ServerProcess | None, api_key=None)
             lines += [f"server log shows {signature.name}: {line}", f"remedy: {signature.remedy}"]
         lines += [f"server log: {process.log_path}", "--- last lines of the server log ---",
                   tail(log, 20)]
-    elif endpoint.log_path is None:
+    else:
         lines.append("attached server: its log is on its host; the first error there is the "
                      "cause")
     return "\n".join(lines)
 
 
 def _health_problem(endpoint: Endpoint, api_key) -> str | None:
-    problem = None
     with sync_client(endpoint.base_url, api_key, "probe") as http:
         for attempt in range(HEALTH_TRIES):
-            try:
-                status = http.get("/health").status_code
-            except httpx.HTTPError as exc:
-                problem = f"{endpoint.base_url}/health does not answer ({type(exc).__name__})"
-            else:
-                if status == 200:
-                    return None
-                problem = f"{endpoint.base_url}/health answers {status}"
+            problem = vllm.health_problem(http)
+            if problem is None:
+                return None
             if attempt < HEALTH_TRIES - 1:
                 time.sleep(HEALTH_PAUSE_S)
-    return f"{problem}, {HEALTH_TRIES} times in {HEALTH_PAUSE_S * (HEALTH_TRIES - 1):.0f} s"
+    return (f"{endpoint.base_url}{problem}, {HEALTH_TRIES} times in "
+            f"{HEALTH_PAUSE_S * (HEALTH_TRIES - 1):.0f} s")

@@ -70,17 +70,22 @@ def test_the_command_rebuilds_it_and_refuses_a_directory_without_results(tmp_pat
     assert exit_.value.code == 4
 
 
+def _compared(tmp_path, run_a: dict, run_b: dict) -> str:
+    """``ascend-oss report --compare`` on two results directories holding these results."""
+    for name, data in (("a", run_a), ("b", run_b)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(data))
+    assert main(["report", "--compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                 "--output", str(tmp_path / "c.md")]) == 0
+    return (tmp_path / "c.md").read_text()
+
+
 def test_compare_puts_figures_side_by_side_and_flags_changed_verdicts(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir(), b.mkdir()
     better = json.loads(json.dumps(PARTIAL))
     entry = better["tests"]["tests/test_performance.py::test_guide_target[c=1-TTFT]"]
     entry["outcome"], entry["measurements"]["median TTFT"]["value"] = "passed", 80.0
     better["verdicts"]["performance"] = "PASS"
-    (a / "results.json").write_text(json.dumps(PARTIAL))
-    (b / "results.json").write_text(json.dumps(better))
-    assert main(["report", "--compare", str(a), str(b), "--output", str(tmp_path / "c.md")]) == 0
-    text = (tmp_path / "c.md").read_text()
+    text = _compared(tmp_path, PARTIAL, better)
     assert "| performance | FAIL | PASS | **changed** |" in text
     assert "| smoke | PASS | PASS |  |" in text
     assert "| `test_guide_target[c=1-TTFT]` | ❌ FAIL | ✅ PASS |" in text
@@ -116,13 +121,8 @@ def test_a_killed_run_is_incomplete_not_unrun(tmp_path):
 def test_compare_matches_tests_across_rootdirs(tmp_path):
     """Node ids start at each run's rootdir (another checkout, another host): matched by file
     name and test id."""
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir(), b.mkdir()
     moved = json.loads(json.dumps(PARTIAL))
     moved["tests"] = {"../elsewhere/" + k: v for k, v in moved["tests"].items()}
-    (a / "results.json").write_text(json.dumps(PARTIAL))
-    (b / "results.json").write_text(json.dumps(moved))
-    assert main(["report", "--compare", str(a), str(b), "--output", str(tmp_path / "c.md")]) == 0
-    text = (tmp_path / "c.md").read_text()
+    text = _compared(tmp_path, PARTIAL, moved)
     assert "## 判定变化 / Criteria whose verdict changed\n\nNone." in text
     assert "| `test_guide_target[c=1-TTFT]` | median TTFT | 130.2 | 130.2 | 0 | +0.0 % |" in text
