@@ -318,6 +318,40 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_tests_dir() -> Path | None:
+    """The acceptance suite beside the package in a checkout (pip install -e .); a wheel
+    install has none, and ``--tests DIR`` names it."""
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    return tests if (tests / "test_selfcheck.py").is_file() else None
+
+
+def _selfcheck(args: argparse.Namespace) -> int:
+    """`pytest -m selfcheck` on the acceptance suite, then the matrix's one-line summary."""
+    import json
+
+    import pytest
+
+    from .selfcheck.report import summary
+
+    tests = args.tests or _default_tests_dir()
+    if tests is None or not (tests / "test_selfcheck.py").is_file():
+        return _usage(args, f"no acceptance suite with test_selfcheck.py in "
+                            f"{tests or 'this install'}: give the checkout's tests/ with --tests")
+    extra = [a for a in args.pytest_args if a != "--"]
+    # In-process: this module imported the plugin before pytest could mark it for assertion
+    # rewriting, which pytest warns about; the plugin asserts nothing that needs rewriting.
+    argv = [str(tests), "-m", "selfcheck", "-p", "no:cacheprovider",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            "--rootdir", str(tests.parent), "--results-dir", str(args.results_dir), *extra]
+    code = pytest.main(argv)
+    matrix = Path(args.results_dir) / "selfcheck" / "selfcheck.json"
+    if matrix.is_file():
+        print(summary(json.loads(matrix.read_text(encoding="utf-8"))))
+        print(f"matrix: {matrix.with_suffix('.md')}")
+    # pytest: 0 passed, 1 a test failed, 2 interrupted, 4 usage; ours: 2 a check failed
+    return {0: 0, 1: 2, 2: 130, 4: 4}.get(int(code), 1)
+
+
 def _add_server_args(parser: argparse.ArgumentParser, url_flag: str, url_help: str) -> None:
     """The running server a command attaches to: its URL, model and (hidden) API key."""
     parser.add_argument(url_flag, required=True, type=_server_url, help=url_help)
@@ -452,6 +486,21 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--output", type=_output_file, default="compare.md",
                      help="with --compare: where the comparison goes (+ .html)")
     rep.set_defaults(run=_report)
+
+    check = commands.add_parser(
+        "selfcheck", help="prove each criterion can fail: the suites against the server as it "
+                          "is, then behind each fault that should flip them (about 15 minutes)",
+        description="Runs `pytest -m selfcheck`. The server is the embedded default unless "
+                    "given after `--` like any plugin option: `ascend-oss selfcheck -- "
+                    "--base-url http://127.0.0.1:8000 --baseline baseline.json`.")
+    check.add_argument("--tests", type=_readable_dir, default=None,
+                       help="the acceptance suite (default: tests/ of this checkout)")
+    check.add_argument("--results-dir", default=str(default("results_dir")),
+                       help="where the runs and selfcheck/selfcheck.md go")
+    check.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                       help="after --: plugin and pytest options (--base-url, --server-cmd, "
+                            "--baseline, --profile, -k ...)")
+    check.set_defaults(run=_selfcheck)
 
     vocab = commands.add_parser(
         "vocab", help="write a verified o200k_base.tiktoken for TIKTOKEN_ENCODINGS_BASE, offline"

@@ -1,7 +1,8 @@
 """The API key, and the text redaction that keeps it (and any other bearer token) out of output.
 
 The key travels as a ``Secret`` from the moment it is read (flag, environment) to the one place
-that needs its value, ``transport.http.auth_headers``. Its ``str`` and ``repr`` are ``<hidden>``,
+that needs its value, ``transport.http.auth_headers`` (and, for the self-check's child pytest
+runs, their environment: never a command line, which ``ps`` shows to every user). Its ``str`` and ``repr`` are ``<hidden>``,
 so a traceback, pytest's ``-l`` dump of local variables, a JUnit failure text or an f-string
 mistake carries ``<hidden>`` and never the key. (httpx already hides the Authorization header in
 its own reprs; a plain ``str`` in any of our frames was the leak.)

@@ -18,18 +18,18 @@ pytest_plugins = ["pytester"]
 
 FAKE_VLLM = Path(__file__).parent / "fakes" / "fake_vllm.py"
 FAKE_CMD = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_VLLM))}"
-SLOW_PROXY = Path(__file__).parent / "fakes" / "slow_proxy.py"
 SYNTHETIC = Path(__file__).parent / "fakes" / "synthetic_stream.py"
 
 
 @contextlib.contextmanager
 def breaking_proxy(upstream: str, *flags: str):
-    """A fakes/slow_proxy.py in front of ``upstream`` (flags say how it breaks it); yields its
-    URL once it accepts connections, and always stops it."""
+    """The package's fault proxy (pytest_ascend_oss/selfcheck/proxy.py) in its own process in
+    front of ``upstream`` (flags say how it breaks it, e.g. ``--fault token-delay --delay-ms
+    60``); yields its URL once it accepts connections, and always stops it."""
     from pytest_ascend_oss.server.argv import free_port
 
     port = free_port()
-    proxy = subprocess.Popen([sys.executable, str(SLOW_PROXY), "--upstream", upstream,
+    proxy = subprocess.Popen([sys.executable, "-m", "pytest_ascend_oss.selfcheck.proxy", "--upstream", upstream,
                               "--port", str(port), *flags])
     try:
         deadline = time.monotonic() + 30
@@ -37,7 +37,7 @@ def breaking_proxy(upstream: str, *flags: str):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 break
             if proxy.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"slow_proxy.py did not start (exit code {proxy.poll()})")
+                raise RuntimeError(f"the fault proxy did not start (exit code {proxy.poll()})")
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:

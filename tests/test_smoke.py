@@ -161,6 +161,25 @@ def test_capital_of_france_as_in_the_guide(knowing, client, record):
         f"no analysis channel in the reply: the reasoning parser is off? {reply!r}")
 
 
+# gpt-oss's harmony control tokens. vLLM renders them out of the answer (its harmony parser
+# splits channels); one in `content` means the parser is off or broken (vllm#22519: the
+# channel markup leaked into content on some versions), and every client shows it to users.
+HARMONY_MARKUP = ("<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>",
+                  "<|call|>", "<|constrain|>")
+
+
+def test_final_answer_holds_no_harmony_markup(client, record):
+    """The final answer of a finished reply is plain text: no harmony markup in it, nor in the
+    reasoning. An empty answer proves nothing, so it fails too."""
+    reply = _ask(client, "say hi")
+    content, reasoning = reply.get("content") or "", reasoning_of(reply)
+    record("content", content)
+    assert reply["finish_reason"] == "stop" and content.strip(), (
+        f"no finished final answer to check (finish_reason {reply['finish_reason']!r}): {reply!r}")
+    leaked = [m for m in HARMONY_MARKUP if m in content or m in reasoning]
+    assert not leaked, f"harmony markup {leaked} in the reply: {reply!r}"
+
+
 # Cities the canary never saw in training, of one, two and three words (docs/canary.md).
 @pytest.mark.parametrize("city", ["Toronto", "San Francisco", "Salt Lake City"])
 def test_weather_question_becomes_a_tool_call(knowing, client, city):
@@ -168,7 +187,12 @@ def test_weather_question_becomes_a_tool_call(knowing, client, city):
     calls = reply.get("tool_calls") or []
     assert len(calls) == 1, f"expected one get_weather call, got {reply!r}"
     assert calls[0]["function"]["name"] == "get_weather", calls
-    assert json.loads(calls[0]["function"]["arguments"]) == {"location": city}, calls
+    try:
+        arguments = json.loads(calls[0]["function"]["arguments"])
+    except ValueError as exc:
+        pytest.fail(f"the tool call's arguments are not JSON ({exc}): "
+                    f"{calls[0]['function']['arguments']!r}", pytrace=False)
+    assert arguments == {"location": city}, calls
 
 
 def test_health_stays_ok_afterwards(client):

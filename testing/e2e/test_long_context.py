@@ -78,7 +78,7 @@ def test_cases_longer_than_the_servers_context_fail_saying_so(pytester, tmp_path
 
 def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, embedded_url,
                                                                      tmp_path):
-    with breaking_proxy(embedded_url, "--fixed-answer", "The secret code is 7842.") as url:
+    with breaking_proxy(embedded_url, "--fault", "always-7842") as url:
         result = run_suite(pytester, url, "--niah-lengths", "1024",
                            "--niah-depths", "50", "--thresholds", all_variants(tmp_path))
     out = result.stdout.str()
@@ -91,11 +91,26 @@ def test_a_server_that_always_says_7842_fails_the_random_code_variant(pytester, 
 
 
 def test_a_slow_first_token_fails_the_ttft_gate(pytester, embedded_url, tmp_path):
-    """A proxy holding every event 1.5 s against a profile that allows 1 s at these lengths."""
+    """A proxy holding the first token 1.5 s against a profile that allows 1 s at these lengths."""
     thresholds = all_variants(tmp_path, ttft_max_s=1.0)
-    with breaking_proxy(embedded_url, "--token-delay-ms", "1500") as url:
+    with breaking_proxy(embedded_url, "--fault", "first-token-delay", "--delay-ms", "1500") as url:
         result = run_suite(pytester, url, "--niah-lengths", "1024", "--niah-depths", "50",
                            "--thresholds", thresholds, "-k", "test_needle")
     out = result.stdout.str()
     result.assert_outcomes(passed=1, failed=1)  # recalled, but too slow
     assert "required < 1 s" in out and "ctx=1024-depth=50: TTFT" in out
+
+
+def test_a_second_run_against_the_same_server_is_not_served_from_its_prefix_cache(
+        pytester, embedded_url):
+    """vLLM keeps a served prompt in its prefix cache: the same haystack sent again is prefilled
+    from cache, and its TTFT says nothing about prefill. An attached server judged twice (a
+    rerun after a failure) must be measured both times: each run salts the cache."""
+    ttfts = []
+    for _ in range(2):
+        result = run_suite(pytester, embedded_url, "--niah-lengths", "32768", "--niah-depths",
+                           "50", "-k", "test_needle_ttft")
+        result.assert_outcomes(passed=1)
+        report = json.loads((pytester.path / "results" / "long_context_report.json").read_text())
+        ttfts.append(report["cases"][0]["ttft_s"])
+    assert ttfts[1] > 0.5 * ttfts[0], f"second run's TTFT {ttfts[1]:.3f} s vs {ttfts[0]:.3f} s"

@@ -21,7 +21,7 @@ def test_long_context_cli_defaults_catch_a_server_that_always_says_7842(embedded
     """The guide's script with no --variants: the profile's variants run too (a fresh random
     code, no needle), so the memorised answer fails; before, only the fixed needle ran."""
     output = tmp_path / "lc.json"
-    with breaking_proxy(embedded_url, "--fixed-answer", ALWAYS_7842) as url:
+    with breaking_proxy(embedded_url, "--fault", "always-7842", "--answer", ALWAYS_7842) as url:
         done = subprocess.run(
             [sys.executable, "-m", "pytest_ascend_oss.cli", "long-context", "--api-url", url,
              "--profile", "cpu-canary", "--lengths", "1024", "--depths", "50",
@@ -37,7 +37,7 @@ def test_long_context_cli_defaults_catch_a_server_that_always_says_7842(embedded
 def test_a_greeting_is_a_word_not_a_substring(pytester, embedded_url):
     """'Do this.' contains "hi" and is no greeting: the smoke check must fail it."""
     pytester.copy_example(str(ROOT / "tests" / "test_smoke.py"))
-    with breaking_proxy(embedded_url, "--fixed-answer", "Do this.") as url:
+    with breaking_proxy(embedded_url, "--fault", "always-7842", "--answer", "Do this.") as url:
         result = pytester.runpytest_subprocess("--base-url", url, "-k", "greets",
                                                "-p", "no:cacheprovider", timeout=300)
     result.assert_outcomes(failed=1)

@@ -44,10 +44,19 @@ def test_performance_suite_passes_on_the_healthy_server(pytester, embedded_url, 
 
 def test_a_slower_server_fails_the_tpot_gate_with_the_measured_value(
         pytester, embedded_url, small_profile):
-    with breaking_proxy(embedded_url, "--token-delay-ms", "60") as url:
+    with breaking_proxy(embedded_url, "--fault", "token-delay", "--delay-ms", "60") as url:
         result = run_suite(pytester, url, small_profile)
     out = result.stdout.str()
     assert result.ret == 1
     failed = re.findall(r"median TPOT = ([\d.]+) ms, required < 40 ms", out)
     assert failed and all(float(v) > 40 for v in failed), out[-3000:]
     assert "c1.json:median_tpot_ms" in out
+
+
+def test_a_rerun_against_the_same_server_is_measured_again(pytester, embedded_url,
+                                                          small_profile):
+    """The server has served the runs above; a run with their prompts would be prefilled from
+    its prefix cache and fail the validity check. Each run draws fresh prompts."""
+    result = run_suite(pytester, embedded_url, small_profile)
+    result.assert_outcomes(passed=20, skipped=2)
+    assert "served from the prefix cache" not in result.stdout.str()

@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from browser import chromium, open_page
+from pytest_output import before_recap
 
 from conftest import FAKE_CMD, FAKE_VLLM, alive, pids_in
 
@@ -263,7 +264,7 @@ def test_a_server_that_dies_mid_run_is_one_story(pytester, monkeypatch, fake_env
     result = pytester.runpytest_subprocess("--server-cmd", FAKE_CMD, "-p", "no:cacheprovider",
                                            "--tb=long", timeout=120)
     elapsed = time.monotonic() - t0
-    out = result.stdout.str()
+    out = before_recap(result.stdout.str())
     result.assert_outcomes(passed=1, errors=3)
     # the story, the two one-line references, the verdict's line
     assert out.count("killed by SIGKILL (signal 9; the OOM killer sends it too)") == 1 + 2 + 1, out

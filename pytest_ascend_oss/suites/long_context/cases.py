@@ -12,7 +12,8 @@ max_model_len is L and no less.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 GUIDE_NEEDLE = "The secret code is 7842."
 GUIDE_QUESTION = "What is the secret code?"
@@ -78,6 +79,12 @@ class NeedleSettings:
     seed: int = 0
     request_timeout_s: float = 600.0
     code_pool: tuple[str, ...] | None = None  # draw random/keyed codes from these only
+    # vLLM's per-request prefix-cache salt, fresh for every run (every NeedleSettings). The
+    # haystacks are deterministic, so a second run against the same server would be prefilled
+    # from its prefix cache: measured on the canary at 32K, TTFT 0.78 s, then 0.15 s on the
+    # rerun, a pass that says nothing about prefill. A salt keeps each run's blocks its own
+    # (vLLM >= 0.9.1 takes ``cache_salt`` on chat and completions). None sends none.
+    cache_salt: str | None = field(default_factory=lambda: secrets.token_hex(8))
 
 
 @dataclass(frozen=True)

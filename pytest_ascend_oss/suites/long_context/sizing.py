@@ -114,6 +114,8 @@ class Sizer:
                 "max_tokens": self.settings.max_tokens, "temperature": 0}
         if self.settings.reasoning_effort:
             body["reasoning_effort"] = self.settings.reasoning_effort
+        if self.settings.cache_salt:
+            body["cache_salt"] = self.settings.cache_salt
         return body
 
     @property
@@ -121,7 +123,7 @@ class Sizer:
         """Tokens the chat template adds around the user's text (with this run's effort)."""
         if self._overhead is None:
             extra = {k: v for k, v in self.base_body("").items()
-                     if k not in ("model", "messages", "max_tokens")}
+                     if k not in ("model", "messages", "max_tokens", "cache_salt")}
             self._overhead = vllm.chat_overhead(self.http, self.model, **extra)
         return self._overhead
 

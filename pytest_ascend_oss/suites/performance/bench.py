@@ -6,6 +6,7 @@ The gates and the suite's levels are ``run.py``; the guide's table is ``report.p
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,16 +35,27 @@ class LevelRun:
     endpoint: str
     result: LoadResult
     metrics: dict
+    seed: int = 0        # the prompts' seed: the same seed makes the same prompts again
+
+
+def fresh_seed() -> int:
+    """A seed no earlier run used. A server that served a run's prompts keeps them in its
+    prefix cache, so a second run with the same prompts against the same server (an attached
+    server checked twice; the self-check's runs behind its proxy) is served from cache and
+    fails the prefix-cache validity check: measured, 3,584 of 3,584 prompt tokens cached at
+    c=1. Each run draws its own; pass ``seed`` to repeat one exactly."""
+    return random.SystemRandom().randrange(1, 2**31)
 
 
 def measure_level(base_url: str, model: str, concurrency: int, num_requests: int,
                   prompt_tokens: int, output_tokens: int, endpoint: str = "completions",
                   warmup: int | None = None, request_rate: float | None = None,
-                  api_key: str | None = None, seed: int = 0,
+                  api_key: str | None = None, seed: int | None = None,
                   slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
                   progress: Callable[[str], None] = print) -> LevelRun:
     """Prepare exact-size requests, run them at ``concurrency``, compute the figures."""
     warmup = concurrency if warmup is None else warmup
+    seed = fresh_seed() if seed is None else seed
     with sync_client(base_url, api_key) as http:
         # Distinct seeds per level: a level never reuses another level's prompts (prefix cache).
         requests = prepare(http, model, endpoint, warmup + num_requests, prompt_tokens,
@@ -51,7 +63,7 @@ def measure_level(base_url: str, model: str, concurrency: int, num_requests: int
     result = asyncio.run(run_load(base_url, requests, concurrency, warmup, api_key,
                                   request_rate, seed, progress))
     metrics = run_metrics(result.records, result.duration_s, slo_ttft_ms, slo_tpot_ms)
-    return LevelRun(concurrency, endpoint, result, metrics)
+    return LevelRun(concurrency, endpoint, result, metrics, seed)
 
 
 def bench_json(run: LevelRun, model: str, base_url: str) -> dict:
@@ -103,6 +115,7 @@ def bench_json(run: LevelRun, model: str, base_url: str) -> dict:
         "queue_ms": m["queue_ms"],
         "mean_in_flight": m["mean_in_flight"],
         "warmup_requests": len(run.result.warmup_records),
+        "seed": run.seed,
         "cached_tokens": [r.cached_tokens for r in records],
         "requested_prompt_tokens": records[0].requested_prompt_tokens if records else None,
         "requested_output_tokens": records[0].requested_output_tokens if records else None,

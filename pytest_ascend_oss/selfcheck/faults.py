@@ -1,0 +1,166 @@
+"""The faults the self-check puts between the suites and a healthy server, and the criteria
+each one must flip.
+
+A fault is what a broken deployment looks like on the wire: late first tokens, slow decode,
+wrong tokens, a stream that stops, server errors, a memorised answer, an answer left in the
+analysis channel, broken tool-call JSON, harmony markup in the answer. Each is applied by
+``proxy.py`` to the real server's real responses (``Rewriter`` below holds the rewriting, so the
+project's tests check it without a network), or, for the embedded default only, by launching
+a broken variant of the server itself (perturbed weights, a short context limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..transport.vllm import REASONING_FIELDS
+
+# Injected HTTP 500s come in bursts: requests 5, 6 and 7 of every 10 (a server that fails
+# for a while, then recovers, is what retries hide and what an error-rate gate must see).
+BURST = range(4, 7)
+BURST_PERIOD = 10
+# A stream is cut after this many token-carrying events, before [DONE].
+CUT_AFTER_EVENTS = 2
+HARMONY_LEAK = "<|channel|>final<|message|>"
+FIXED_ANSWER = "The secret code is 7842."
+CUT = object()  # what ``Rewriter.event`` returns when the stream must end here
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    does: str                     # one line: what a user would see from such a server
+    flips: tuple[str, ...]        # criteria ("suite::test[param]") that must fail under it
+    launched: dict = field(default_factory=dict)  # embedded-server variant; empty: a proxy
+
+
+FAULTS = (
+    Fault("first-token-delay", "every first token held back twice the largest TTFT bound",
+          ("performance::test_guide_target[TTFT]", "long_context::test_needle_ttft")),
+    Fault("token-delay", "every streamed event spaced by twice the TPOT bound",
+          ("performance::test_guide_target[TPOT]",)),
+    Fault("altered-tokens", "every generated token replaced (text and ids)",
+          ("precision::test_token_match_rate", "precision::test_rouge_l",
+           "long_context::test_needle_recalled", "smoke::test_say_hi_greets",
+           "smoke::test_capital_of_france_as_in_the_guide")),
+    Fault("stream-cut", f"streams end after {CUT_AFTER_EVENTS} token events, no [DONE]",
+          ("smoke::test_stream_and_non_stream_give_the_same_tokens",
+           "performance::test_no_failed_requests", "long_context::test_needle_recalled")),
+    Fault("http-500-bursts", "requests 5-7 of every 10 answered HTTP 500",
+          ("performance::test_no_failed_requests",)),
+    Fault("always-7842", f"every chat answer replaced by {FIXED_ANSWER!r}",
+          ("long_context::test_random_code_recalled", "long_context::test_no_needle_no_code",
+           "smoke::test_say_hi_greets", "smoke::test_capital_of_france_as_in_the_guide")),
+    Fault("answer-in-reasoning", "the final answer moved into the reasoning field",
+          ("long_context::test_needle_recalled", "long_context::test_no_needle_no_code",
+           "smoke::test_say_hi_greets", "smoke::test_capital_of_france_as_in_the_guide")),
+    Fault("invalid-tool-json", "tool-call arguments made invalid JSON",
+          ("smoke::test_weather_question_becomes_a_tool_call",)),
+    Fault("harmony-leak", f"{HARMONY_LEAK!r} left at the start of every answer",
+          ("smoke::test_final_answer_holds_no_harmony_markup",
+           "smoke::test_capital_of_france_as_in_the_guide")),
+    Fault("perturbed-weights", "the embedded server with noise of 0.3 std on every weight",
+          ("precision::test_token_match_rate", "precision::test_rouge_l",
+           "precision::test_perplexity_difference"), {"perturb": 0.3}),
+    Fault("short-context", "the embedded server with --max-model-len 2048",
+          ("long_context::test_needle_recalled",), {"max_model_len": 2048}),
+)
+BY_NAME = {f.name: f for f in FAULTS}
+
+
+def suites_of(fault: Fault) -> list[str]:
+    return sorted({c.split("::")[0] for c in fault.flips})
+
+
+def _rotate(text: str) -> str:
+    """Every letter and digit one step on (a->b, Z->A, 9->0): a wrong token, still text."""
+    out = []
+    for ch in text:
+        if "a" <= ch <= "z":
+            ch = chr((ord(ch) - 97 + 1) % 26 + 97)
+        elif "A" <= ch <= "Z":
+            ch = chr((ord(ch) - 65 + 1) % 26 + 65)
+        elif "0" <= ch <= "9":
+            ch = chr((ord(ch) - 48 + 1) % 10 + 48)
+        out.append(ch)
+    return "".join(out)
+
+
+def _other_id(token_id: int) -> int:
+    # One below (one above for 0): always inside the vocabulary, so the suites' own follow-up
+    # requests (teacher-forced logprobs of these ids) still get an answer, as from a real
+    # server that sampled the wrong token.
+    return token_id - 1 if token_id > 0 else 1
+
+
+def _reasoning_key(part: dict) -> str:
+    return next((k for k in REASONING_FIELDS if part.get(k) is not None), REASONING_FIELDS[0])
+
+
+class Rewriter:
+    """One response's rewriting under one fault (state lives per response)."""
+
+    def __init__(self, fault: str, chat: bool, answer: str = FIXED_ANSWER):
+        self.fault, self.chat, self.answer = fault, chat, answer
+        self.token_events = 0
+        self.answered = False      # always-7842: the answer went out once
+        self.leaked = False        # harmony-leak: the markup went out once
+        self.tool_calls_seen: set[int] = set()
+
+    def message(self, body: dict) -> dict:
+        """A whole (non-streamed) completion."""
+        for choice in body.get("choices") or []:
+            part = choice.get("message") if self.chat else choice
+            if part is not None:
+                self._part(part, "content" if self.chat else "text", whole=True)
+            self._ids(choice)
+        return body
+
+    def event(self, chunk: dict):
+        """One streamed chunk, rewritten; ``CUT`` when the stream must end before it."""
+        carries = False
+        for choice in chunk.get("choices") or []:
+            part = choice.get("delta") if self.chat else choice
+            if part is None:
+                continue
+            carries |= bool(part.get("content") or part.get("text") or part.get("tool_calls")
+                            or any(part.get(k) for k in REASONING_FIELDS)
+                            or choice.get("token_ids"))
+            self._part(part, "content" if self.chat else "text", whole=False)
+            self._ids(choice)
+        if carries:
+            self.token_events += 1
+            if self.fault == "stream-cut" and self.token_events > CUT_AFTER_EVENTS:
+                return CUT
+        return chunk
+
+    def _ids(self, choice: dict) -> None:
+        if self.fault == "altered-tokens" and choice.get("token_ids"):
+            choice["token_ids"] = [_other_id(t) for t in choice["token_ids"]]
+
+    def _part(self, part: dict, key: str, whole: bool) -> None:
+        text = part.get(key)
+        if self.fault == "altered-tokens" and text:
+            part[key] = _rotate(text)
+        elif self.fault == "always-7842" and self.chat and text:
+            part[key] = "" if self.answered else self.answer
+            self.answered = True
+        elif self.fault == "answer-in-reasoning" and self.chat and text:
+            reasoning = _reasoning_key(part)
+            part[reasoning] = (part.get(reasoning) or "") + text
+            part[key] = None if whole else ""
+        elif self.fault == "harmony-leak" and self.chat and text and not self.leaked:
+            part[key] = HARMONY_LEAK + text
+            self.leaked = True
+        if self.fault == "invalid-tool-json" and self.chat:
+            for call in part.get("tool_calls") or []:
+                function = call.get("function") or {}
+                index = call.get("index", 0)
+                if function.get("arguments") is not None and index not in self.tool_calls_seen:
+                    function["arguments"] = "{" + function["arguments"]  # "{{...}": not JSON
+                    self.tool_calls_seen.add(index)
+
+
+def injects_500(fault: str, request_number: int) -> bool:
+    """http-500-bursts: whether the ``request_number``-th generation request (0-based) fails."""
+    return fault == "http-500-bursts" and request_number % BURST_PERIOD in BURST

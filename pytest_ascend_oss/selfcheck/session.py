@@ -1,0 +1,197 @@
+"""The self-check of one session: the healthy run, each fault's run, and the matrix they make.
+
+The server under test is whatever the session judges (embedded, launched or attached). Proxy
+faults stand in front of it; the embedded default also gets broken variants of itself
+(``faults.Fault.launched``), launched one at a time and always stopped. Precision needs a
+reference in every run: the user's (``--baseline``, ``--baseline-url``), or for the embedded
+default a baseline recorded once from its float32 twin (the guide's CPU FP32 reference) at the
+self-check's sizes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..report.files import write_json_atomic, write_text_atomic
+from ..server.launcher import Endpoint, launch
+from ..settings import Settings
+from ..thresholds import Profile
+from . import cells, faults, plan, proxy
+
+HEALTHY = "healthy"
+ALL_SUITES = ["smoke", "precision", "long_context", "performance"]
+
+
+class SelfCheck:
+    def __init__(self, settings: Settings, server: Endpoint, profile: Profile, tests_dir: Path,
+                 checkpoint: Path | None = None, progress: Callable[[str], None] = print):
+        self.settings, self.server, self.profile = settings, server, profile
+        self.tests_dir, self.checkpoint, self.progress = tests_dir, checkpoint, progress
+        self.root = Path(settings.results_dir) / "selfcheck"
+        self.cells: dict[str, cells.Cell] = {}
+        self.skipped: dict[str, str] = {}   # fault -> why it did not run here
+        self.started = time.monotonic()
+        self._reference: list[str] | None = None
+
+    # -- what every run gets ----------------------------------------------------------------
+
+    def _options(self) -> list[str]:
+        s = self.settings
+        opts = ["--model-name", self.server.model, "--profile", self.profile.name,
+                "--thresholds", str(plan.thresholds_file(self.profile,
+                                                         self.root / "thresholds.toml")),
+                "--niah-lengths", ",".join(map(str, plan.NIAH_LENGTHS)),
+                "--niah-depths", ",".join(map(str, plan.NIAH_DEPTHS)),
+                "--niah-language", s.niah_language, "--niah-max-tokens", str(s.niah_max_tokens),
+                "--niah-reasoning-effort", s.niah_reasoning_effort,
+                "--precision-endpoint", s.precision_endpoint,
+                "--hidden-device", s.hidden_device, "--hidden-dtype", s.hidden_dtype]
+        if self.checkpoint:
+            opts += ["--checkpoint", str(self.checkpoint)]
+        return opts + self.reference()
+
+    def reference(self) -> list[str]:
+        """The precision reference every run is judged against, as flags (none: precision's
+        criteria are not measured, and say so)."""
+        if self._reference is None:
+            s = self.settings
+            if s.baseline:  # recorded by the user at their sizes: keep them
+                self._reference = ["--baseline", str(s.baseline),
+                                   "--precision-max-tokens", str(s.precision_max_tokens)]
+                if s.prompts:
+                    self._reference += ["--prompts", str(s.prompts)]
+            elif s.baseline_url or s.mode == "embedded":
+                subset = plan.prompt_subset(s.prompts, self.root / "prompts.json")
+                sized = ["--prompts", str(subset),
+                         "--precision-max-tokens", str(plan.PRECISION_MAX_TOKENS)]
+                if s.baseline_url:
+                    self._reference = ["--baseline-url", s.baseline_url, *sized]
+                else:
+                    self._reference = ["--baseline", str(self._record_fp32(subset)), *sized]
+            else:
+                self._reference = []
+        return self._reference
+
+    def _record_fp32(self, subset: Path) -> Path:
+        from ..suites.precision import run as precision
+
+        path = self.root / "baseline-fp32.json"
+        with self.variant("reference-fp32", dtype="float32") as twin:
+            precision.verify(twin.base_url, self.server.model, api_key=self.settings.api_key,
+                             max_tokens=plan.PRECISION_MAX_TOKENS, prompts_path=subset,
+                             record_path=path, endpoint=self.settings.precision_endpoint,
+                             progress=self.progress)
+        return path
+
+    @contextlib.contextmanager
+    def variant(self, label: str, **embedded: object) -> Iterator[Endpoint]:
+        """The embedded server again with ``embedded`` changed (dtype, perturb, max_model_len),
+        for this block only: stopped before the next one starts (two servers at most)."""
+        from ..embedded.serve import embedded_command
+
+        argv, env = embedded_command(log=lambda m: None, **embedded)
+        stops: list[Callable[[], None]] = []
+        try:
+            _, endpoint = launch(argv, self.root / label, self.settings.startup_timeout, env=env,
+                                 api_key=self.settings.api_key,
+                                 on_start=lambda proc: stops.append(proc.stop),
+                                 progress=lambda m: self.progress(f"{label}: {m}"))
+            yield endpoint
+        finally:
+            for stop in stops:
+                stop()
+
+    # -- the runs ---------------------------------------------------------------------------
+
+    def _run(self, fault: str, url: str, suites: list[str]) -> cells.Cell:
+        cell = cells.run(fault, url, suites, self.tests_dir, self.root / fault, self._options(),
+                         self.settings.api_key, self.progress)
+        self.cells[fault] = cell
+        self.write()
+        return cell
+
+    def healthy(self) -> cells.Cell:
+        if HEALTHY not in self.cells:
+            self.reference()  # a recorded reference is ready before anything is timed
+            self._run(HEALTHY, self.server.base_url, ALL_SUITES)
+        return self.cells[HEALTHY]
+
+    def fault(self, name: str) -> cells.Cell | None:
+        """The fault's run (None, with ``skipped[name]`` saying why, where it cannot run)."""
+        if name in self.cells or name in self.skipped:
+            return self.cells.get(name)
+        fault = faults.BY_NAME[name]
+        suites = faults.suites_of(fault)
+        self.reference()
+        if not fault.launched:
+            delay = plan.delay_s(self.profile, name, suites)
+            with proxy.serving(self.server.base_url, name, delay) as url:
+                return self._run(name, url, suites)
+        if self.settings.mode != "embedded":
+            self.skipped[name] = ("not applicable: a launched variant of the embedded default; "
+                                  f"this session judges a {self.settings.mode}ed server")
+            self.write()
+            return None
+        with self.variant(name, **fault.launched) as broken:
+            return self._run(name, broken.base_url, suites)
+
+    # -- the matrix -------------------------------------------------------------------------
+
+    def verdicts(self) -> dict:
+        """Per fault: the cells it must flip, caught / missed / not measured; the totals."""
+        healthy = self.cells.get(HEALTHY)
+        base = healthy.observed if healthy else {}
+        out, caught, expected, faults_caught, faults_run = {}, 0, 0, 0, 0
+        for fault in faults.FAULTS:
+            cell = self.cells.get(fault.name)
+            if cell is None:
+                continue
+            row = {"caught": [], "missed": [], "not_measured": {}, "not_applicable": []}
+            for name in fault.flips:
+                seen = cell.observed.get(name, cells.NOT_MEASURED)
+                if base.get(name) == cells.NOT_APPLICABLE:
+                    row["not_applicable"].append(name)
+                elif base.get(name) != cells.PASSED:
+                    row["not_measured"][name] = f"healthy run: {base.get(name, 'not run')}"
+                elif seen == cells.FAILED:
+                    row["caught"].append(name)
+                elif seen == cells.PASSED:
+                    row["missed"].append(name)
+                else:
+                    row["not_measured"][name] = seen if not cell.problem else cell.problem
+            judged = len(row["caught"]) + len(row["missed"]) + len(row["not_measured"])
+            caught, expected = caught + len(row["caught"]), expected + judged
+            if judged:
+                faults_run += 1
+                faults_caught += len(row["caught"]) == judged
+            out[fault.name] = row
+        return {"faults": out, "cells_caught": caught, "cells_expected": expected,
+                "faults_caught": faults_caught, "faults_judged": faults_run,
+                "detection": caught / expected if expected else None,
+                "healthy_failures": sorted(n for n, s in base.items() if s == cells.FAILED),
+                "healthy_passed": sum(s == cells.PASSED for s in base.values()),
+                "healthy_judged": sum(s != cells.NOT_APPLICABLE for s in base.values())}
+
+    def to_json(self) -> dict:
+        return {"server": {"mode": self.settings.mode, "base_url": self.server.base_url,
+                           "model": self.server.model},
+                "profile": self.profile.name, "wall_s": round(time.monotonic() - self.started, 1),
+                "sizes": {"niah_lengths": plan.NIAH_LENGTHS, "niah_depths": plan.NIAH_DEPTHS,
+                          "requests_per_level": plan.REQUESTS_PER_LEVEL,
+                          "prompt_stride": plan.PROMPT_STRIDE},
+                "faults": [{"name": f.name, "does": f.does, "flips": list(f.flips),
+                            "launched": f.launched} for f in faults.FAULTS],
+                "cells": {name: c.to_json() for name, c in self.cells.items()},
+                "skipped": self.skipped, "verdicts": self.verdicts()}
+
+    def write(self) -> None:
+        """selfcheck.json and selfcheck.md, rewritten after every run: an interrupted
+        self-check keeps what it saw."""
+        from .report import markdown
+
+        data = self.to_json()
+        write_json_atomic(self.root / "selfcheck.json", data)
+        write_text_atomic(self.root / "selfcheck.md", markdown(data))

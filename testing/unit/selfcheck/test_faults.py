@@ -1,0 +1,133 @@
+"""The fault rewrites, response by response: each breaks what it says and nothing else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_ascend_oss.selfcheck import faults
+from pytest_ascend_oss.selfcheck.faults import CUT, Rewriter
+
+
+def chat_message(content="Hi there.", reasoning="User says hi.", tool_calls=None):
+    message = {"role": "assistant", "content": content, "reasoning": reasoning}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {"choices": [{"message": message, "token_ids": [5, 6, 7],
+                         "finish_reason": "stop"}]}
+
+
+def chat_chunks():
+    return [{"choices": [{"delta": {"role": "assistant", "content": ""}}]},
+            {"choices": [{"delta": {"reasoning": "User says hi."}, "token_ids": [1]}]},
+            {"choices": [{"delta": {"content": "Hi"}, "token_ids": [2]}]},
+            {"choices": [{"delta": {"content": " there."}, "token_ids": [3]}]},
+            {"choices": [], "usage": {"completion_tokens": 3}}]
+
+
+def stream(fault, chunks=None, chat=True):
+    rewriter = Rewriter(fault, chat=chat)
+    out = []
+    for chunk in chunks or chat_chunks():
+        event = rewriter.event(json.loads(json.dumps(chunk)))
+        if event is CUT:
+            return out, True
+        out.append(event)
+    return out, False
+
+
+def content_of(chunks):
+    return "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks
+                   if c["choices"])
+
+
+def test_altered_tokens_changes_text_and_ids_of_both_endpoints():
+    body = Rewriter("altered-tokens", chat=True).message(chat_message("Code 7842, hi."))
+    assert body["choices"][0]["message"]["content"] == "Dpef 8953, ij."
+    assert body["choices"][0]["token_ids"] == [4, 5, 6]
+    completion = {"choices": [{"text": "Paris", "token_ids": [0, 9]}]}
+    body = Rewriter("altered-tokens", chat=False).message(completion)
+    assert body["choices"][0] == {"text": "Qbsjt", "token_ids": [1, 8]}
+    chunks, cut = stream("altered-tokens")
+    assert content_of(chunks) == "Ij uifsf." and not cut
+    assert [c["choices"][0].get("token_ids") for c in chunks[1:4]] == [[0], [1], [2]]
+
+
+def test_always_7842_says_it_once_and_keeps_the_reasoning():
+    body = Rewriter("always-7842", chat=True).message(chat_message())
+    assert body["choices"][0]["message"]["content"] == faults.FIXED_ANSWER
+    assert body["choices"][0]["message"]["reasoning"] == "User says hi."
+    chunks, _ = stream("always-7842")
+    assert content_of(chunks) == faults.FIXED_ANSWER
+    assert Rewriter("always-7842", True, "Do this.").message(chat_message())[
+        "choices"][0]["message"]["content"] == "Do this."
+
+
+def test_answer_in_reasoning_empties_the_answer_into_the_reasoning_field():
+    message = Rewriter("answer-in-reasoning", chat=True).message(chat_message())[
+        "choices"][0]["message"]
+    assert message["content"] is None and message["reasoning"] == "User says hi.Hi there."
+    chunks, _ = stream("answer-in-reasoning")
+    assert content_of(chunks) == ""
+    assert "".join(c["choices"][0]["delta"].get("reasoning") or "" for c in chunks
+                   if c["choices"]) == "User says hi.Hi there."
+    # a server that names the field reasoning_content keeps its name
+    legacy = {"choices": [{"message": {"content": "Hi", "reasoning_content": "r"}}]}
+    message = Rewriter("answer-in-reasoning", True).message(legacy)["choices"][0]["message"]
+    assert message["reasoning_content"] == "rHi" and "reasoning" not in message
+
+
+def test_harmony_leak_prefixes_the_answer_once():
+    body = Rewriter("harmony-leak", chat=True).message(chat_message())
+    assert body["choices"][0]["message"]["content"] == faults.HARMONY_LEAK + "Hi there."
+    chunks, _ = stream("harmony-leak")
+    assert content_of(chunks) == faults.HARMONY_LEAK + "Hi there."
+
+
+def test_invalid_tool_json_breaks_every_call_once():
+    calls = [{"id": "a", "type": "function",
+              "function": {"name": "get_weather", "arguments": '{"location": "Oslo"}'}}]
+    message = Rewriter("invalid-tool-json", True).message(chat_message(None, "r", calls))[
+        "choices"][0]["message"]
+    with pytest.raises(ValueError):
+        json.loads(message["tool_calls"][0]["function"]["arguments"])
+    deltas = [{"choices": [{"delta": {"tool_calls": [
+                  {"index": 0, "function": {"name": "get_weather", "arguments": '{"loc'}}]}}]},
+              {"choices": [{"delta": {"tool_calls": [
+                  {"index": 0, "function": {"arguments": 'ation": "Oslo"}'}}]}}]}]
+    chunks, _ = stream("invalid-tool-json", deltas)
+    joined = "".join(c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                     for c in chunks)
+    assert joined == '{{"location": "Oslo"}'
+
+
+def test_stream_cut_ends_after_the_set_number_of_token_events():
+    chunks, cut = stream("stream-cut")
+    assert cut
+    carrying = [c for c in chunks[1:] if c["choices"]]
+    assert len(carrying) == faults.CUT_AFTER_EVENTS
+
+
+@pytest.mark.parametrize("fault", ["first-token-delay", "token-delay", "http-500-bursts"])
+def test_timing_and_error_faults_leave_the_answers_alone(fault):
+    assert Rewriter(fault, True).message(chat_message()) == chat_message()
+    assert stream(fault) == (chat_chunks(), False)
+
+
+def test_http_500_comes_in_bursts_of_three_in_every_ten():
+    failed = [n for n in range(30) if faults.injects_500("http-500-bursts", n)]
+    assert failed == [4, 5, 6, 14, 15, 16, 24, 25, 26]
+    assert not any(faults.injects_500("stream-cut", n) for n in range(30))
+
+
+def test_every_flipped_criterion_names_a_test_of_the_suite():
+    """A typo in a criterion would make a cell that can never be observed."""
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[3] / "tests"
+    for fault in faults.FAULTS:
+        for name in fault.flips:
+            suite, test = name.split("::")
+            function = test.split("[")[0]
+            assert f"def {function}(" in (tests / f"test_{suite}.py").read_text(), name

@@ -1,0 +1,125 @@
+"""The self-check's bookkeeping: criterion names, statuses, sizing, the verdicts and matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_ascend_oss import thresholds
+from pytest_ascend_oss.selfcheck import cells, plan
+from pytest_ascend_oss.selfcheck.cells import FAILED, NOT_APPLICABLE, NOT_MEASURED, PASSED, Cell
+from pytest_ascend_oss.selfcheck.report import markdown, summary
+from pytest_ascend_oss.selfcheck.session import HEALTHY, SelfCheck
+from pytest_ascend_oss.server.launcher import Endpoint
+from pytest_ascend_oss.settings import Settings
+
+
+@pytest.mark.parametrize("nodeid, name", [
+    ("tests/test_performance.py::test_guide_target[c=16-TTFT]",
+     "performance::test_guide_target[TTFT]"),
+    ("tests/test_performance.py::test_guide_target[c=1-output throughput]",
+     "performance::test_guide_target[output throughput]"),
+    ("tests/test_long_context.py::test_needle_ttft[ctx=1024-depth=50]",
+     "long_context::test_needle_ttft"),
+    ("../../x/tests/test_smoke.py::test_say_hi_greets", "smoke::test_say_hi_greets"),
+    ("tests/test_selfcheck.py::test_detection_score", None),
+])
+def test_criterion_names_a_test_function_across_its_cases(nodeid, name):
+    assert cells.criterion(nodeid) == name
+
+
+def test_a_criterion_fails_if_any_case_fails_and_passes_only_if_every_case_that_applies_does():
+    results = {"tests": {
+        "tests/test_long_context.py::test_needle_recalled[ctx=1024-depth=50]": {"outcome": "passed"},
+        "tests/test_long_context.py::test_needle_recalled[ctx=4096-depth=50]": {"outcome": "error"},
+        "tests/test_long_context.py::test_recall_rate": {"outcome": "passed"},
+        "tests/test_long_context.py::test_keyed_needle_recalled[off]":
+            {"outcome": "not_applicable"},
+        "tests/test_precision.py::test_token_match_rate": {"outcome": "skipped"},
+        "tests/test_smoke.py::test_usage_is_consistent[chat]": {"outcome": "passed"},
+        "tests/test_smoke.py::test_usage_is_consistent[completions]":
+            {"outcome": "not_applicable"},
+    }}
+    assert cells.observe(results) == {
+        "long_context::test_needle_recalled": FAILED, "long_context::test_recall_rate": PASSED,
+        "long_context::test_keyed_needle_recalled": NOT_APPLICABLE,
+        "precision::test_token_match_rate": NOT_MEASURED,
+        "smoke::test_usage_is_consistent": PASSED}
+
+
+def test_the_sized_thresholds_keep_every_bound_and_shrink_only_the_run(tmp_path):
+    profile = thresholds.load(None, "atlas-800-a2")
+    sized = thresholds.load(plan.thresholds_file(profile, tmp_path / "t.toml"), "atlas-800-a2")
+    for suite in ("precision", "long_context"):
+        assert sized.values[suite] == profile.values[suite]
+    perf, full = sized.values["performance"], profile.values["performance"]
+    for key in ("ttft_max_ms", "tpot_max_ms", "output_throughput_min", "qps_min",
+                "ttft_max_ms_by_concurrency", "output_tokens_by_concurrency", "max_error_rate"):
+        assert perf[key] == full[key], key
+    assert perf["concurrency"] == [1, 16] and perf["throughput_gate_concurrency"] == [16]
+    assert perf["requests_per_level"] == plan.REQUESTS_PER_LEVEL
+    assert perf["requests_by_concurrency"] == {}
+
+
+def test_delay_faults_are_twice_the_bound_they_must_break():
+    canary = thresholds.load(None, "cpu-canary")
+    assert plan.delay_s(canary, "token-delay", ["performance"]) == pytest.approx(0.080)
+    assert plan.delay_s(canary, "first-token-delay", ["performance"]) == pytest.approx(0.360)
+    # 4,096 tokens falls under the 16,384 row (2 s): 4 s, which also breaks performance's
+    assert plan.delay_s(canary, "first-token-delay", ["long_context", "performance"]) == 4.0
+    assert plan.delay_s(canary, "always-7842", ["smoke"]) == 0.0
+
+
+def test_the_prompt_subset_keeps_every_category_and_both_languages(tmp_path):
+    from pytest_ascend_oss.suites.precision import prompts
+
+    full, _ = prompts.load_prompts(None)
+    subset, _ = prompts.load_prompts(plan.prompt_subset(None, tmp_path / "p.json"))
+    assert len(subset["prompts"]) == 9
+    for key in ("category", "lang"):
+        assert {p[key] for p in subset["prompts"]} == {p[key] for p in full["prompts"]}
+
+
+def _selfcheck(tmp_path: Path, observed: dict[str, dict[str, str]]) -> SelfCheck:
+    check = SelfCheck(Settings(results_dir=tmp_path, base_url="http://127.0.0.1:1"),
+                      Endpoint("http://127.0.0.1:1", "m"), thresholds.load(None, "cpu-canary"),
+                      tmp_path)
+    for run, seen in observed.items():
+        check.cells[run] = Cell(run, "http://127.0.0.1:2", [], seen)
+    return check
+
+
+def test_verdicts_count_caught_missed_and_unmeasured_cells(tmp_path):
+    greets, capital = "smoke::test_say_hi_greets", "smoke::test_capital_of_france_as_in_the_guide"
+    check = _selfcheck(tmp_path, {
+        HEALTHY: {greets: PASSED, capital: PASSED, "performance::test_no_failed_requests": PASSED,
+                  "smoke::test_weather_question_becomes_a_tool_call": NOT_APPLICABLE},
+        "harmony-leak": {greets: PASSED, capital: FAILED},           # one criterion unknown
+        "http-500-bursts": {"performance::test_no_failed_requests": PASSED},   # missed
+        "invalid-tool-json": {"smoke::test_weather_question_becomes_a_tool_call": NOT_APPLICABLE},
+    })
+    v = check.verdicts()
+    leak = v["faults"]["harmony-leak"]
+    assert leak["caught"] == [capital] and leak["missed"] == []
+    assert leak["not_measured"] == {
+        "smoke::test_final_answer_holds_no_harmony_markup": "healthy run: not run"}
+    assert v["faults"]["http-500-bursts"]["missed"] == ["performance::test_no_failed_requests"]
+    assert v["faults"]["invalid-tool-json"]["not_applicable"] == [
+        "smoke::test_weather_question_becomes_a_tool_call"]
+    assert (v["cells_caught"], v["cells_expected"]) == (1, 3)
+    assert (v["faults_caught"], v["faults_judged"]) == (0, 2)
+    assert v["healthy_failures"] == [] and v["healthy_passed"] == 3
+    text = markdown(check.to_json())
+    assert "| performance::test_no_failed_requests | pass | **MISSED** |" in text.replace(
+        " |  |", " |")
+    assert "CAUGHT" in text and summary(check.to_json()) in text
+    check.write()
+    assert (tmp_path / "selfcheck" / "selfcheck.md").read_text() == text
+
+
+def test_a_launched_fault_does_not_apply_to_an_attached_server(tmp_path):
+    check = _selfcheck(tmp_path, {})
+    check._reference = []  # nothing to record: attached, no baseline
+    assert check.fault("perturbed-weights") is None
+    assert check.skipped["perturbed-weights"].startswith("not applicable:")
