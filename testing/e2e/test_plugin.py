@@ -179,7 +179,7 @@ def test_smoke_suite_passes_against_the_embedded_server(pytester):
     result = pytester.runpytest_subprocess("-m", "smoke", f"--junitxml={junit}", "-p",
                                            "no:cacheprovider", timeout=900)
     out = result.stdout.str()
-    result.assert_outcomes(passed=14, skipped=3)  # the ladder check included
+    result.assert_outcomes(passed=15, skipped=3)  # the ladder check included
     assert "server ready in" in out and "smoke         PASS" in out
     results = json.loads((pytester.path / "results" / "results.json").read_text())
     assert results["environment"]["vllm"] and results["environment"]["torch"]
