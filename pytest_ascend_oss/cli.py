@@ -46,6 +46,19 @@ def _arg(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _parse_slo(text: str):
+    from .suites.performance.capacity import parse_slo
+
+    return parse_slo(text)
+
+
+def _share(text: str) -> float:
+    value = options.positive_float(text)
+    if value > 1:
+        raise ValueError("must be a share in (0, 1], e.g. 0.9")
+    return value
+
+
 def _server_url(text: str) -> str:
     """A server URL, checked; kept as typed (the benchmark picks its endpoint from the path)."""
     _arg(options.url)(text)
@@ -318,6 +331,51 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capacity(args: argparse.Namespace) -> int:
+    """The largest concurrency whose requests meet the SLO at the attainment target."""
+    import httpx
+
+    from .load.workload import WorkloadError
+    from .server.launcher import StartupError, attach
+    from .suites.performance import bench, capacity
+    from .transport.http import ServerError
+
+    endpoint = args.endpoint or ("chat" if args.api_url.rstrip("/").endswith("/chat/completions")
+                                 else "completions")
+    slo = args.slo
+    try:
+        base_url = parse_url(args.api_url)
+        server = attach(base_url, args.model, args.api_key)
+
+        def measure(c: int) -> capacity.Probe:
+            level = bench.measure_level(
+                base_url, server.model, c, args.requests_per_stream * c, args.prompt_tokens,
+                args.max_tokens, endpoint=endpoint, api_key=args.api_key,
+                slo_ttft_ms=slo.ttft_ms, slo_tpot_ms=slo.tpot_ms, progress=lambda m: None)
+            return capacity.probe_from(c, level.result.records, level.result.duration_s, slo)
+
+        found = capacity.search(measure, args.attainment, args.start, args.max_concurrency,
+                                progress=_progress)
+    except (ValueError, StartupError, WorkloadError, ServerError, httpx.HTTPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_json_atomic(Path(args.output), {
+        "base_url": base_url, "model": server.model, "endpoint": endpoint,
+        "slo": {"ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms},
+        "prompt_tokens": args.prompt_tokens, "output_tokens": args.max_tokens,
+        "requests_per_stream": args.requests_per_stream, **found})
+    at_least = "" if found["bounded"] else "at least "
+    print(f"capacity: {at_least}{found['capacity']} concurrent streams with >= "
+          f"{100 * args.attainment:.0f} % of requests within the SLO, goodput "
+          f"{found['goodput']:.2f} req/s")
+    for p in found["probes"]:
+        print(f"  c={p['concurrency']:<5} attainment {100 * p['attainment']:5.1f} %  goodput "
+              f"{p['goodput']:8.2f} req/s  median TTFT {p['median_ttft_ms'] or 0:8.1f} ms  "
+              f"median TPOT {p['median_tpot_ms'] or 0:7.2f} ms  failed {p['failed']}")
+    print(f"results: {args.output}")
+    return 0
+
+
 def _default_tests_dir() -> Path | None:
     """The acceptance suite beside the package in a checkout (pip install -e .); a wheel
     install has none, and ``--tests DIR`` names it."""
@@ -406,6 +464,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--request-rate", type=_arg(options.positive_float), default=None,
                        help="open loop: Poisson arrivals per second (concurrency caps in-flight)")
     bench.set_defaults(run=_benchmark)
+
+    cap = commands.add_parser(
+        "capacity", help="the largest concurrency that meets a latency SLO: doubling, then "
+                         "bisection, judged per request")
+    _add_server_args(cap, "--api-url", "server root or the guide's endpoint URL")
+    cap.add_argument("--slo", type=_arg(_parse_slo), required=True,
+                     help="objectives per request, e.g. ttft_ms=100,tpot_ms=20 (the guide's)")
+    cap.add_argument("--attainment", type=_arg(_share), default=0.9,
+                     help="share of requests that must meet every objective (default 0.9)")
+    cap.add_argument("--prompt-tokens", type=_arg(options.positive_int), default=1024)
+    cap.add_argument("--max-tokens", type=_arg(options.positive_int), default=256,
+                     help="output tokens per request")
+    cap.add_argument("--requests-per-stream", type=_arg(options.positive_int), default=4,
+                     help="measured requests per level = this x its concurrency")
+    cap.add_argument("--start", type=_arg(options.positive_int), default=1)
+    cap.add_argument("--max-concurrency", type=_arg(options.positive_int), default=1024)
+    cap.add_argument("--endpoint", choices=("completions", "chat"), default=None)
+    cap.add_argument("--output", type=_output_file, default="capacity.json")
+    cap.set_defaults(run=_capacity)
 
     verify = commands.add_parser(
         "verify-precision", help="the guide's verify_precision.py: compare with a reference")

@@ -59,6 +59,10 @@ SCHEMA: dict[str, dict[str, type]] = {
         "tpot_max_ms": float,
         "output_throughput_min": float,
         "qps_min": float,
+        # the largest concurrency at which capacity_attainment of the requests meet ttft_max_ms
+        # and tpot_max_ms (suites/performance/capacity.py) must be at least this; 0: not gated
+        "capacity_min": int,
+        "capacity_attainment": float,
     },
 }
 META_KEYS = {"description": str}

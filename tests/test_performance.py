@@ -66,6 +66,16 @@ def test_guide_target(concurrency, gate, performance, thresholds, record):
     assert found.passed, found.message()
 
 
+def test_capacity_at_the_guide_targets(performance, thresholds, record):
+    """The largest concurrency at which the profile's share of requests meets both latency
+    targets, found by doubling then bisecting (``ascend-oss capacity`` does the same)."""
+    gate = performance.capacity()
+    if gate is None:
+        pytest.skip("not applicable: the profile gates no capacity (capacity_min = 0)")
+    record.gate(gate)
+    assert gate.passed, gate.message()
+
+
 # --- validity of the measurement itself ------------------------------------------------------
 
 def _valid(performance, concurrency, check, record=None):

@@ -3,6 +3,7 @@ gate when a proxy slows every token by 60 ms (the canary profile allows 40 ms)."
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -60,3 +61,25 @@ def test_a_rerun_against_the_same_server_is_measured_again(pytester, embedded_ur
     result = run_suite(pytester, embedded_url, small_profile)
     result.assert_outcomes(passed=20, skipped=2)
     assert "served from the prefix cache" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("tpot_max_ms, outcome", [(40, "passed"), (2, "failed")])
+def test_the_capacity_gate_passes_and_fails_on_the_real_server(
+        pytester, embedded_url, small_profile, tpot_max_ms, outcome):
+    """Gated like the NPU profile (16 streams within the bounds): the canary carries 16 at its
+    40 ms TPOT bound, and none at an impossible 2 ms."""
+    text = small_profile.read_text().replace("capacity_min = 0", "capacity_min = 16")
+    text = text.replace("tpot_max_ms = 40.0", f"tpot_max_ms = {float(tpot_max_ms)}")
+    small_profile.write_text(text)
+    pytester.copy_example(str(ROOT / "tests" / "test_performance.py"))
+    result = pytester.runpytest_subprocess("-m", "performance", "--base-url", embedded_url,
+                                           "--profile", "cpu-canary", "--thresholds",
+                                           str(small_profile), "-k", "capacity",
+                                           "-p", "no:cacheprovider", timeout=600)
+    result.assert_outcomes(**{outcome: 1})
+    found = json.loads((pytester.path / "results" / "performance" / "capacity.json").read_text())
+    if outcome == "passed":
+        assert found["capacity"] >= 16 and found["probes"][0]["attainment"] >= 0.9
+    else:
+        assert found["capacity"] == 0 and found["probes"] == [found["probes"][0]]
+        assert "required >= 16 streams" in result.stdout.str()

@@ -8,6 +8,10 @@ sent when its last token is due), with continuous usage; a keep-alive comment no
 final usage; ``[DONE]``. Deadlines are absolute, so scheduling jitter never accumulates.
 
 Truth for a request of N tokens: TTFT = --ttft-ms, TPOT = ITL = --token-ms.
+
+With --token-ms-per-stream X, each token's interval grows by X ms per request in flight when it
+is scheduled, as a server whose decode slows with its batch: in a closed loop of c streams,
+TPOT = --token-ms + X * c, so the largest c within a TPOT objective S is (S - token-ms) / X.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ttf
         writer.close()
 
 
+IN_FLIGHT = [0]  # requests being answered now (one event loop: no lock needed)
+PER_STREAM = [0.0]  # --token-ms-per-stream, in seconds
+
+
 async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ttft: float,
                   token: float) -> None:
     loop = asyncio.get_running_loop()
@@ -62,10 +70,23 @@ async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tt
     writer.write(chunked(event({"choices": [{"index": 0, "text": "", "finish_reason": None}],
                                 "usage": {"prompt_tokens": prompt, "completion_tokens": 0}})))
     await writer.drain()
+    IN_FLIGHT[0] += 1
+    try:
+        await _tokens(writer, arrived, ttft, token, total, prompt)
+    finally:
+        IN_FLIGHT[0] -= 1
+
+
+async def _tokens(writer: asyncio.StreamWriter, arrived: float, ttft: float, token: float,
+                  total: int, prompt: int) -> None:
+    loop = asyncio.get_running_loop()
     sent, i = 0, 0
+    due = arrived + ttft  # the first token's; each next one an interval later
     while sent < total:
         size = min(CHUNK_SIZES[i % len(CHUNK_SIZES)], total - sent)
-        due = arrived + ttft + (sent + size - 1) * token
+        for k in range(size):  # the event is due with its last token
+            if sent or k:  # the interval under the batch in flight at this moment
+                due += token + PER_STREAM[0] * IN_FLIGHT[0]
         await asyncio.sleep(max(0.0, due - loop.time()))
         sent += size
         payload = {"sent_ns": time.monotonic_ns(), "arrived_ns": int(arrived * 1e9),
@@ -86,7 +107,9 @@ async def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ttft-ms", type=float, default=200.0)
     parser.add_argument("--token-ms", type=float, default=20.0)
+    parser.add_argument("--token-ms-per-stream", type=float, default=0.0)
     args = parser.parse_args()
+    PER_STREAM[0] = args.token_ms_per_stream / 1000
     server = await asyncio.start_server(
         lambda r, w: handle(r, w, args.ttft_ms / 1000, args.token_ms / 1000),
         "127.0.0.1", args.port, backlog=256)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ...gates import Gate
 from ...metrics.latency import statistic
-from ...report.files import write_text_atomic
-from . import bench, report
+from ...report.files import write_json_atomic, write_text_atomic
+from . import bench, capacity, report
 from .bench import LevelRun
 
 # The suite's gates by the short names the tests and the guide use.
@@ -129,6 +129,7 @@ class PerformanceRun:
         self.out_dir, self.profile = Path(out_dir), profile
         self.api_key, self.progress = api_key, progress
         self._runs: dict[int, LevelRun] = {}
+        self._capacity: Gate | None = None
 
     def json_path(self, concurrency: int) -> Path:
         return self.out_dir / "performance" / f"c{concurrency}.json"
@@ -158,6 +159,36 @@ class PerformanceRun:
     def validity(self, concurrency: int) -> dict[str, Gate]:
         return validity_gates(self.level(concurrency), self.limits,
                               str(self.json_path(concurrency)), self.source)
+
+    def capacity(self) -> Gate | None:
+        """The capacity gate (None when the profile gates none): the search at the profile's
+        flat TTFT and TPOT bounds, up to four times the concurrency it must reach."""
+        lim = self.limits
+        if lim["capacity_min"] <= 0:
+            return None
+        if self._capacity is None:
+            slo = capacity.Slo(lim["ttft_max_ms"], lim["tpot_max_ms"])
+
+            def measure(c: int) -> capacity.Probe:
+                run = bench.measure_level(self.base_url, self.model, c,
+                                          lim["requests_per_level"] * c, lim["prompt_tokens"],
+                                          lim["output_tokens"], api_key=self.api_key,
+                                          slo_ttft_ms=slo.ttft_ms, slo_tpot_ms=slo.tpot_ms,
+                                          progress=lambda m: None)
+                return capacity.probe_from(c, run.result.records, run.result.duration_s, slo)
+
+            found = capacity.search(measure, lim["capacity_attainment"],
+                                    limit=4 * lim["capacity_min"], progress=self.progress)
+            path = self.out_dir / "performance" / "capacity.json"
+            write_json_atomic(path, {"slo": {"ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms},
+                                     **found})
+            at_least = "" if found["bounded"] else " (at least: the search stopped there)"
+            self._capacity = Gate(
+                f"concurrency within TTFT {slo.ttft_ms:g} ms and TPOT {slo.tpot_ms:g} ms for "
+                f"{100 * found['target']:.0f} % of requests", found["capacity"], ">=",
+                lim["capacity_min"], "streams", str(path), self.source("capacity_min"),
+                f"goodput {found['goodput']:.2f} req/s there{at_least}")
+        return self._capacity
 
     def gate(self, concurrency: int, name: str) -> Gate | None:
         """The gate ``name`` (one of GATE_NAMES) at this level, or None where it is not gated."""
