@@ -349,7 +349,8 @@ def _capacity(args: argparse.Namespace) -> int:
 
         def measure(c: int) -> capacity.Probe:
             level = bench.measure_level(
-                base_url, server.model, c, args.requests_per_stream * c, args.prompt_tokens,
+                base_url, server.model, c, capacity.requests_for(c, args.requests_per_stream),
+                args.prompt_tokens,
                 args.max_tokens, endpoint=endpoint, api_key=args.api_key,
                 slo_ttft_ms=slo.ttft_ms, slo_tpot_ms=slo.tpot_ms, progress=lambda m: None)
             return capacity.probe_from(c, level.result.records, level.result.duration_s, slo)
@@ -477,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--max-tokens", type=_arg(options.positive_int), default=256,
                      help="output tokens per request")
     cap.add_argument("--requests-per-stream", type=_arg(options.positive_int), default=4,
-                     help="measured requests per level = this x its concurrency")
+                     help="measured requests per level = this x its concurrency, at least "
+                          "20 (attainment is a share: 5 requests make one slow request 20 %%)")
     cap.add_argument("--start", type=_arg(options.positive_int), default=1)
     cap.add_argument("--max-concurrency", type=_arg(options.positive_int), default=1024)
     cap.add_argument("--endpoint", choices=("completions", "chat"), default=None)

@@ -37,7 +37,7 @@ def run_suite(pytester, url, thresholds):
 
 def test_performance_suite_passes_on_the_healthy_server(pytester, embedded_url, small_profile):
     result = run_suite(pytester, embedded_url, small_profile)
-    result.assert_outcomes(passed=20, skipped=2)  # throughput and QPS are gated at c=16 only
+    result.assert_outcomes(passed=20, skipped=3)  # throughput, QPS at c=16 only; no capacity
     table = (pytester.path / "results" / "performance.md").read_text()
     assert "| 1 |" in table and "| 16 |" in table and "FAIL" not in table
     assert (pytester.path / "results" / "performance" / "c16.json").is_file()
@@ -59,7 +59,7 @@ def test_a_rerun_against_the_same_server_is_measured_again(pytester, embedded_ur
     """The server has served the runs above; a run with their prompts would be prefilled from
     its prefix cache and fail the validity check. Each run draws fresh prompts."""
     result = run_suite(pytester, embedded_url, small_profile)
-    result.assert_outcomes(passed=20, skipped=2)
+    result.assert_outcomes(passed=20, skipped=3)
     assert "served from the prefix cache" not in result.stdout.str()
 
 
@@ -74,7 +74,7 @@ def test_the_capacity_gate_passes_and_fails_on_the_real_server(
     pytester.copy_example(str(ROOT / "tests" / "test_performance.py"))
     result = pytester.runpytest_subprocess("-m", "performance", "--base-url", embedded_url,
                                            "--profile", "cpu-canary", "--thresholds",
-                                           str(small_profile), "-k", "capacity",
+                                           str(small_profile), "-k", "test_capacity_at",
                                            "-p", "no:cacheprovider", timeout=600)
     result.assert_outcomes(**{outcome: 1})
     found = json.loads((pytester.path / "results" / "performance" / "capacity.json").read_text())

@@ -171,7 +171,8 @@ class PerformanceRun:
 
             def measure(c: int) -> capacity.Probe:
                 run = bench.measure_level(self.base_url, self.model, c,
-                                          lim["requests_per_level"] * c, lim["prompt_tokens"],
+                                          capacity.requests_for(c, lim["requests_per_level"]),
+                                          lim["prompt_tokens"],
                                           lim["output_tokens"], api_key=self.api_key,
                                           slo_ttft_ms=slo.ttft_ms, slo_tpot_ms=slo.tpot_ms,
                                           progress=lambda m: None)
