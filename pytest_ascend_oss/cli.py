@@ -390,7 +390,7 @@ def _selfcheck(args: argparse.Namespace) -> int:
 
     import pytest
 
-    from .selfcheck.report import summary
+    from .selfcheck.report import summary, unmeasured
 
     tests = args.tests or _default_tests_dir()
     if tests is None or not (tests / "test_selfcheck.py").is_file():
@@ -404,9 +404,15 @@ def _selfcheck(args: argparse.Namespace) -> int:
             "--rootdir", str(tests.parent), "--results-dir", str(args.results_dir), *extra]
     code = pytest.main(argv)
     matrix = Path(args.results_dir) / "selfcheck" / "selfcheck.json"
+    short = None
     if matrix.is_file():
-        print(summary(json.loads(matrix.read_text(encoding="utf-8"))))
+        data = json.loads(matrix.read_text(encoding="utf-8"))
+        print(summary(data))
         print(f"matrix: {matrix.with_suffix('.md')}")
+        short = unmeasured(data)
+    if int(code) == 0 and short is not None:  # skipped cells pass pytest; they prove nothing
+        print(f"NOT MEASURED: {short}")
+        return 2
     # pytest: 0 passed, 1 a test failed, 2 interrupted, 4 usage; ours: 2 a check failed
     return {0: 0, 1: 2, 2: 130, 4: 4}.get(int(code), 1)
 

@@ -24,6 +24,20 @@ def summary(data: dict) -> str:
     return f"detection: {detection}; healthy: {healthy}; wall time {data['wall_s']:.0f} s"
 
 
+def unmeasured(data: dict) -> str | None:
+    """Why the self-check proved less than it should have (cells that must fail and were not
+    measured, or no fault run at all); None when every expected cell was judged."""
+    v = data["verdicts"]
+    if v["detection"] is None:
+        return "no fault ran"
+    missing = v["cells_expected"] - v["cells_caught"] - sum(
+        len(row["missed"]) for row in v["faults"].values())
+    if missing:
+        return (f"{missing} of {v['cells_expected']} cells that must fail were not measured "
+                "(see selfcheck.md: 'not measured')")
+    return None
+
+
 def _mark(fault_row: dict | None, name: str, seen: str | None) -> str:
     if fault_row is not None:
         if name in fault_row["caught"]:

@@ -9,7 +9,7 @@ import pytest
 from pytest_ascend_oss import thresholds
 from pytest_ascend_oss.selfcheck import cells, plan
 from pytest_ascend_oss.selfcheck.cells import FAILED, NOT_APPLICABLE, NOT_MEASURED, PASSED, Cell
-from pytest_ascend_oss.selfcheck.report import markdown, summary
+from pytest_ascend_oss.selfcheck.report import markdown, summary, unmeasured
 from pytest_ascend_oss.selfcheck.session import HEALTHY, SelfCheck
 from pytest_ascend_oss.server.launcher import Endpoint
 from pytest_ascend_oss.settings import Settings
@@ -116,6 +116,16 @@ def test_verdicts_count_caught_missed_and_unmeasured_cells(tmp_path):
     assert "CAUGHT" in text and summary(check.to_json()) in text
     check.write()
     assert (tmp_path / "selfcheck" / "selfcheck.md").read_text() == text
+    # 3 expected: 1 caught, 1 missed (a failure, said elsewhere), 1 not measured
+    assert unmeasured(check.to_json()).startswith("1 of 3 cells that must fail were not measured")
+
+
+def test_a_self_check_that_ran_no_fault_or_measured_everything_says_so(tmp_path):
+    assert unmeasured(_selfcheck(tmp_path, {}).to_json()) == "no fault ran"
+    check = _selfcheck(tmp_path, {HEALTHY: {"performance::test_no_failed_requests": PASSED},
+                                  "http-500-bursts": {"performance::test_no_failed_requests":
+                                                      FAILED}})
+    assert unmeasured(check.to_json()) is None
 
 
 def test_a_launched_fault_does_not_apply_to_an_attached_server(tmp_path):
