@@ -63,13 +63,17 @@ def test_a_rerun_against_the_same_server_is_measured_again(pytester, embedded_ur
     assert "served from the prefix cache" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("tpot_max_ms, outcome", [(40, "passed"), (2, "failed")])
+@pytest.mark.parametrize("ttft_max_ms, tpot_max_ms, outcome",
+                         [(2000, 200, "passed"), (250, 2, "failed")])
 def test_the_capacity_gate_passes_and_fails_on_the_real_server(
-        pytester, embedded_url, small_profile, tpot_max_ms, outcome):
-    """Gated like the NPU profile (16 streams within the bounds): the canary carries 16 at its
-    40 ms TPOT bound, and none at an impossible 2 ms."""
+        pytester, embedded_url, small_profile, ttft_max_ms, tpot_max_ms, outcome):
+    """Gated like the NPU profile (16 streams within the bounds): the canary carries 16 within
+    generous objectives, and none at an impossible 2 ms TPOT. (At its own 250 ms / 40 ms bounds
+    a CI run saw 3 of 20 requests miss at c=1 with medians of 20 ms / 10 ms: per-request
+    outliers on a 2-core box shared by client and server, so the pass case leaves them room.)"""
     text = small_profile.read_text().replace("capacity_min = 0", "capacity_min = 16")
     text = text.replace("tpot_max_ms = 40.0", f"tpot_max_ms = {float(tpot_max_ms)}")
+    text = text.replace("ttft_max_ms = 250.0", f"ttft_max_ms = {float(ttft_max_ms)}")
     small_profile.write_text(text)
     pytester.copy_example(str(ROOT / "tests" / "test_performance.py"))
     result = pytester.runpytest_subprocess("-m", "performance", "--base-url", embedded_url,
