@@ -161,6 +161,12 @@ def _print_verdict(gates) -> int:
     return 0 if all_passed(gates) else 2
 
 
+def _endpoint(args: argparse.Namespace) -> str:
+    """--endpoint, else the one the URL names (the guide's /v1/chat/completions URL: chat)."""
+    return args.endpoint or ("chat" if args.api_url.rstrip("/").endswith("/chat/completions")
+                             else "completions")
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     """The guide's benchmark.py: one load run, figures printed, vllm-bench-style JSON written."""
     import httpx
@@ -170,8 +176,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     from .suites.performance import report, run
     from .transport.http import ServerError
 
-    endpoint = args.endpoint or ("chat" if args.api_url.rstrip("/").endswith("/chat/completions")
-                                 else "completions")
+    endpoint = _endpoint(args)
     try:
         base_url = parse_url(args.api_url)
         server = attach(base_url, args.model, args.api_key)
@@ -337,23 +342,19 @@ def _capacity(args: argparse.Namespace) -> int:
 
     from .load.workload import WorkloadError
     from .server.launcher import StartupError, attach
-    from .suites.performance import bench, capacity
+    from .suites.performance import capacity
     from .transport.http import ServerError
 
-    endpoint = args.endpoint or ("chat" if args.api_url.rstrip("/").endswith("/chat/completions")
-                                 else "completions")
+    endpoint = _endpoint(args)
     slo = args.slo
     try:
         base_url = parse_url(args.api_url)
         server = attach(base_url, args.model, args.api_key)
 
         def measure(c: int) -> capacity.Probe:
-            level = bench.measure_level(
-                base_url, server.model, c, capacity.requests_for(c, args.requests_per_stream),
-                args.prompt_tokens,
-                args.max_tokens, endpoint=endpoint, api_key=args.api_key,
-                slo_ttft_ms=slo.ttft_ms, slo_tpot_ms=slo.tpot_ms, progress=lambda m: None)
-            return capacity.probe_from(c, level.result.records, level.result.duration_s, slo)
+            return capacity.measure_probe(base_url, server.model, c, args.requests_per_stream,
+                                          args.prompt_tokens, args.max_tokens, slo, endpoint,
+                                          args.api_key)
 
         found = capacity.search(measure, args.attainment, args.start, args.max_concurrency,
                                 progress=_progress)

@@ -45,6 +45,20 @@ def breaking_proxy(upstream: str, *flags: str):
         proxy.wait()
 
 
+@contextlib.contextmanager
+def http_server(handler):
+    """A ThreadingHTTPServer with ``handler`` on a free loopback port; yields its URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
 def pids_in(pidfile: Path) -> list[int]:
     if not pidfile.exists():
         return []

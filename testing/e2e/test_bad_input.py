@@ -13,15 +13,16 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import psutil
 import pytest
 from pytest_output import before_recap
+
+from conftest import http_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "S3CRET-abc123"
@@ -199,10 +200,8 @@ class _HTMLHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def html_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HTMLHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with http_server(_HTMLHandler) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

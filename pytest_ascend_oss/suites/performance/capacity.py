@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from . import bench
+
 SLO_KEYS = ("ttft_ms", "tpot_ms")
 # Measured requests per probe, at least: attainment is a share, and with 5 requests one slow
 # request is 20 % (seen on the canary at c=1: 4 of 5 within 250 ms / 40 ms, median TTFT 22 ms,
@@ -90,6 +92,19 @@ def probe_from(concurrency: int, records: list, duration_s: float, slo: Slo) -> 
                  statistics.median(r.ttft_s for r in ok) * 1000 if ok else None,
                  statistics.median(tpots) * 1000 if tpots else None,
                  len(records) - len(ok))
+
+
+def measure_probe(base_url: str, model: str, concurrency: int, per_stream: int,
+                  prompt_tokens: int, output_tokens: int, slo: Slo, endpoint: str = "completions",
+                  api_key=None) -> Probe:
+    """One closed-loop level against a real server (fresh prompts), as a Probe: the
+    ``measure`` the CLI and the performance suite both give ``search``."""
+    run = bench.measure_level(base_url, model, concurrency,
+                              requests_for(concurrency, per_stream), prompt_tokens,
+                              output_tokens, endpoint=endpoint, api_key=api_key,
+                              slo_ttft_ms=slo.ttft_ms, slo_tpot_ms=slo.tpot_ms,
+                              progress=lambda m: None)
+    return probe_from(concurrency, run.result.records, run.result.duration_s, slo)
 
 
 def search(measure: Callable[[int], Probe], target: float, start: int = 1,

@@ -170,13 +170,9 @@ class PerformanceRun:
             slo = capacity.Slo(lim["ttft_max_ms"], lim["tpot_max_ms"])
 
             def measure(c: int) -> capacity.Probe:
-                run = bench.measure_level(self.base_url, self.model, c,
-                                          capacity.requests_for(c, lim["requests_per_level"]),
-                                          lim["prompt_tokens"],
-                                          lim["output_tokens"], api_key=self.api_key,
-                                          slo_ttft_ms=slo.ttft_ms, slo_tpot_ms=slo.tpot_ms,
-                                          progress=lambda m: None)
-                return capacity.probe_from(c, run.result.records, run.result.duration_s, slo)
+                return capacity.measure_probe(self.base_url, self.model, c,
+                                              lim["requests_per_level"], lim["prompt_tokens"],
+                                              lim["output_tokens"], slo, api_key=self.api_key)
 
             found = capacity.search(measure, lim["capacity_attainment"],
                                     limit=4 * lim["capacity_min"], progress=self.progress)

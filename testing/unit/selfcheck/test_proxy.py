@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import httpx
 import pytest
 
+from conftest import http_server
 from pytest_ascend_oss.selfcheck import proxy
 
 EVENTS = [{"choices": [{"delta": {"role": "assistant", "content": ""}}]},
@@ -54,10 +54,8 @@ class Upstream(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with http_server(Upstream) as url:
+        yield url
 
 
 def _stream(url: str) -> tuple[list[bytes], float]:
