@@ -108,6 +108,10 @@ def _serve_embedded(args: argparse.Namespace) -> int:
     extra = ["--port", str(args.port)] if args.port else []
     sizing = {"max_model_len": args.max_model_len} if args.max_model_len else {}
     argv, env = embedded_command(args.dtype, extra=extra, perturb=args.perturb, **sizing)
+    if args.pooling:
+        from .suites.precision.hidden import pooling_argv
+
+        argv = pooling_argv(argv) + extra  # pooling_argv drops --port: put it back
     # `kill PID` stops the server like Ctrl-C; SIGINT is set explicitly because a shell's
     # background job inherits it ignored, and then Python would not raise KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -197,12 +201,21 @@ def _verify_precision(args: argparse.Namespace) -> int:
     import httpx
 
     from .server.launcher import StartupError, attach
-    from .suites.precision import baseline, collect, prompts, run
+    from .suites.precision import baseline, collect, conversations, prompts, run
+    from .suites.precision.hidden import HiddenStateError
     from .thresholds import ThresholdsError, load
 
     if args.gpu_url and parse_url(args.gpu_url) == parse_url(args.npu_url):
         return _usage(args, "--gpu-url is --npu-url: a server compared with itself "
                       "always agrees; give the reference (GPU) server or a --baseline file")
+    if args.gpu_pooling_url and args.gpu_pooling_url == args.pooling_url:
+        return _usage(args, "--gpu-pooling-url is --pooling-url: hidden states compared with "
+                      "themselves always agree")
+    if args.gpu_pooling_url and not args.gpu_url:
+        return _usage(args, "--gpu-pooling-url is the pooling twin of --gpu-url; give both")
+    if args.hidden_device and not args.checkpoint:
+        return _usage(args, "--hidden-device runs the checkpoint probe, which needs "
+                      "--checkpoint DIR")
     try:
         profile = load(args.thresholds, args.profile)
         prompts.load_prompts(args.test_prompts)  # a bad file is the user's, found before work
@@ -216,15 +229,18 @@ def _verify_precision(args: argparse.Namespace) -> int:
             npu.base_url, npu.model, api_key=args.api_key, max_tokens=args.max_tokens,
             prompts_path=args.test_prompts, baseline_path=args.baseline,
             reference_url=parse_url(args.gpu_url) if args.gpu_url else None,
-            record_path=args.record, checkpoint=args.checkpoint,
-            hidden_device=args.hidden_device, hidden_dtype=args.hidden_dtype,
+            record_path=args.record, pooling_url=args.pooling_url,
+            reference_pooling_url=args.gpu_pooling_url, corpus=args.perplexity_corpus,
             endpoint=args.endpoint, progress=_progress)
     except (ValueError, StartupError, baseline.BaselineError, prompts.PromptError,
-            ThresholdsError, collect.PrecisionError, httpx.HTTPError) as exc:
+            ThresholdsError, collect.PrecisionError, conversations.CorpusError,
+            HiddenStateError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if "recorded" in result:
-        print(f"baseline recorded: {result['recorded']}")
+        print(f"RECORDED (judges nothing): baseline {result['recorded']}"
+              + ("" if result["hidden_states"] else "; WITHOUT hidden states (no --pooling-url):"
+                 " a run judged against it cannot measure the hidden-state cosine"))
         return 0
     if "not_measured" in result:
         print(f"NOT MEASURED: {result['not_measured']}")
@@ -234,8 +250,44 @@ def _verify_precision(args: argparse.Namespace) -> int:
                          str(output))
     run.write_reports(result, criteria, output, output.with_suffix(".md"), result["reference"])
     print(output.with_suffix(".md").read_text(encoding="utf-8"))
+    if args.hidden_device:  # informational: the torch kernels, not the server
+        probe = run.probe_kernels(args.checkpoint, [p["prompt_ids"] for p in run.render_prompts(
+            prompts.load_prompts(args.test_prompts)[0])], args.hidden_device, args.hidden_dtype)
+        print("checkpoint probe (not a criterion): " + (probe.get("error") or (
+            f"{probe['dtype']} on {probe['device']} vs float32 CPU, mean cosine "
+            f"{probe['mean']:.5f}, min {probe['min']:.5f} over {probe['tokens']} tokens")))
     print(f"report: {output} (+ .md)")
     return _print_verdict(list(criteria.values()))
+
+
+def _record_reference(args: argparse.Namespace) -> int:
+    """The guide's "CPU FP32" reference: a baseline file computed by transformers in float32."""
+    from .suites.precision import baseline, conversations, prompts, run
+    from .suites.precision import reference as fp32
+
+    try:
+        prompt_set, _ = prompts.load_prompts(args.test_prompts)
+        chosen = conversations.load(args.perplexity_corpus, args.model)
+        rendered_corpus = conversations.render(chosen)
+        meta = run.metadata(args.model, args.max_tokens, args.test_prompts, "completions",
+                            chosen, rendered_corpus)
+        need = fp32.check_memory(args.checkpoint)  # before anything is loaded
+    except (prompts.PromptError, conversations.CorpusError, fp32.ReferenceError) as exc:
+        return _usage(args, str(exc))
+    _progress(f"float32 reference of {args.checkpoint}: about {need / 2**30:.1f} GiB of memory")
+    started = time.monotonic()
+    try:
+        data = fp32.baseline_for(args.checkpoint, meta, run.render_prompts(prompt_set),
+                                 rendered_corpus, _progress)
+    except (OSError, ValueError, ImportError, fp32.ReferenceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    path = baseline.save(args.output, data)
+    print(f"RECORDED (judges nothing): float32 reference {path} ({path.stat().st_size / 1e6:.1f}"
+          f" MB, {len(data['prompts'])} prompts, {time.monotonic() - started:.0f} s); judge a "
+          f"server with: pytest -m precision --baseline {path} (or ascend-oss verify-precision "
+          f"--baseline {path})")
+    return 0
 
 
 def _long_context(args: argparse.Namespace) -> int:
@@ -452,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="SIGMA",
                        help="add seeded Gaussian noise of SIGMA x each tensor's std to every "
                             "weight (a deliberately broken deployment)")
+    serve.add_argument("--pooling", action="store_true",
+                       help="serve the pooling twin instead: per-token last-layer hidden states "
+                            "on /pooling (verify-precision --pooling-url, pytest --pooling-url)")
     serve.add_argument("--startup-timeout", type=_arg(options.positive_float), default=600.0)
     serve.set_defaults(run=_serve_embedded)
 
@@ -507,19 +562,45 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--output", type=_output_file, default="precision_report.json")
     verify.add_argument("--max-tokens", type=_arg(options.positive_int),
                         default=default("precision_max_tokens"))
+    verify.add_argument("--pooling-url", type=_server_url, default=None,
+                        help="the server under test's pooling twin (its hidden states)")
+    verify.add_argument("--gpu-pooling-url", type=_server_url, default=None,
+                        help="the reference server's pooling twin (with --gpu-url)")
+    verify.add_argument("--perplexity-corpus", default=None, metavar="FILE",
+                        help="harmony conversations for perplexity, or 'canary' (default: the "
+                             "model's built-in corpus)")
     verify.add_argument("--checkpoint", type=_readable_dir, default=None,
-                        help="checkpoint directory for the hidden-state probe")
+                        help="checkpoint directory for the checkpoint probe (--hidden-device)")
     verify.add_argument("--endpoint", choices=options.PRECISION_ENDPOINTS,
                         default=default("precision_endpoint"),
                         help="completions: token ids, identical inputs (default); chat: the "
                              "servers render the prompts, which may differ by host and date")
     verify.add_argument("--hidden-device", choices=options.HIDDEN_DEVICES,
-                        default=default("hidden_device"))
+                        default=default("hidden_device"),
+                        help="also run the checkpoint probe of this device's torch kernels "
+                             "(reported apart, never the guide's criterion)")
     verify.add_argument("--hidden-dtype", choices=options.HIDDEN_DTYPES,
                         default=default("hidden_dtype"))
     verify.add_argument("--profile", default=DEFAULT_PROFILE)
     verify.add_argument("--thresholds", type=_readable_file, default=None)
     verify.set_defaults(run=_verify_precision)
+
+    refrec = commands.add_parser(
+        "record-reference", help="the guide's CPU FP32 reference: a baseline file computed by "
+        "transformers in float32 on this host (no server)")
+    refrec.add_argument("--checkpoint", type=_readable_dir, required=True,
+                        help="the checkpoint directory (transformers format)")
+    refrec.add_argument("--model", required=True,
+                        help="the served model name the judged server will report")
+    refrec.add_argument("--output", type=_output_file, default="reference-fp32.json.gz")
+    refrec.add_argument("--test-prompts", type=_readable_file, default=None,
+                        help="prompt set JSON (default: the shipped 57 EN/ZH prompts)")
+    refrec.add_argument("--max-tokens", type=_arg(options.positive_int),
+                        default=default("precision_max_tokens"))
+    refrec.add_argument("--perplexity-corpus", default=None, metavar="FILE",
+                        help="harmony conversations for perplexity, or 'canary' (default: the "
+                             "model's built-in corpus)")
+    refrec.set_defaults(run=_record_reference)
 
     long_context = commands.add_parser(
         "long-context", help="the guide's test_long_context.py: needle in a haystack grid")

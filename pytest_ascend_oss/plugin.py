@@ -328,18 +328,27 @@ def _server_version(endpoint: Endpoint, api_key: str | None) -> str | None:
 
 @pytest.fixture(scope="session")
 def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoint, progress):
-    """``twin_server(label, dtype=...)``: the embedded server again with another dtype, launched
-    once per label for the session and always stopped (the float32 twin is the guide's CPU FP32
-    reference); None for an attached or launched server, whose reference the user names."""
+    """``twin_server(label, dtype=..., pooling=False)``: the server under test's command again,
+    launched once per label for the session and always stopped: another dtype (embedded only),
+    or its pooling twin (launched and embedded servers), which serves the last-layer hidden
+    states of the same weights through the same stack. None for an attached server, whose twins
+    the user names (--pooling-url)."""
+    from .suites.precision.hidden import pooling_argv
+
     s = ascend_settings
     twins: dict[str, Endpoint | None] = {}
 
-    def start(label: str, dtype: str) -> Endpoint | None:
+    def start(label: str, dtype: str = "bfloat16", pooling: bool = False) -> Endpoint | None:
         if label not in twins:
-            if s.mode != "embedded":
+            if s.mode == "attach" or (s.mode == "launch" and not pooling):
                 twins[label] = None
                 return None
-            argv, env = _embedded_command(dtype=dtype, log=lambda m: None)
+            if s.mode == "launch":
+                argv, env = argv_tools.split_command(s.server_cmd), None
+            else:
+                argv, env = _embedded_command(dtype=dtype, log=lambda m: None)
+            if pooling:
+                argv = pooling_argv(argv)
             _, twins[label] = launch(
                 argv, s.results_dir / label, s.startup_timeout, env=env, api_key=s.api_key,
                 on_start=lambda proc: request.addfinalizer(proc.stop),

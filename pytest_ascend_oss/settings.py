@@ -183,11 +183,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("precision_endpoint", "precision: completions (token ids, identical inputs) or "
            "chat (the server renders; inputs may differ by host and date)",
            choice(*PRECISION_ENDPOINTS), default="completions", metavar="ENDPOINT"),
-    Option("checkpoint", "checkpoint directory for the hidden-state probe (default: the "
+    Option("pooling_url", "precision: the server's pooling twin, for its last-layer hidden "
+           "states (launched and embedded servers start one themselves)", url, metavar="URL"),
+    Option("baseline_pooling_url", "precision: the reference server's pooling twin "
+           "(with --baseline-url)", url, metavar="URL"),
+    Option("perplexity_corpus", "precision: harmony conversations FILE for perplexity, or "
+           "'canary' (default: the model's built-in corpus)", str, metavar="FILE"),
+    Option("checkpoint", "checkpoint directory for the checkpoint probe (default: the "
            "launched or embedded model)", Path, metavar="DIR"),
-    Option("hidden_device", "hidden-state probe device: cpu, or npu on an Ascend host",
-           choice(*HIDDEN_DEVICES), default="cpu", metavar="DEV"),
-    Option("hidden_dtype", "hidden-state probe dtype under test (bfloat16, float16, float32)",
+    Option("hidden_device", "run the checkpoint probe of this device's torch kernels (cpu, or "
+           "npu on an Ascend host); reported apart from the guide's criterion",
+           choice(*HIDDEN_DEVICES), metavar="DEV"),
+    Option("hidden_dtype", "checkpoint probe dtype under test (bfloat16, float16, float32)",
            choice(*HIDDEN_DTYPES), default="bfloat16", metavar="DTYPE"),
     Option("api_key", "API key sent as a bearer token (default: from the environment; never "
            "printed or written)", Secret, secret=True, metavar="KEY",
@@ -254,7 +261,10 @@ class Settings:
     precision_max_tokens: int = 256
     precision_endpoint: str = "completions"
     checkpoint: Path | None = None
-    hidden_device: str = "cpu"
+    pooling_url: str | None = None
+    baseline_pooling_url: str | None = None
+    perplexity_corpus: str | None = None
+    hidden_device: str | None = None
     hidden_dtype: str = "bfloat16"
     api_key: Secret | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -326,6 +336,11 @@ def resolve(
             f"--baseline-url (from {_origin(sources['baseline_url'])}) is the server under test "
             f"{values['base_url']}: a server compared with itself always agrees; give the "
             "reference (GPU) server's URL or a --baseline file")
+    if values["baseline_pooling_url"] and values["baseline_pooling_url"] == values["pooling_url"]:
+        raise SettingsError(
+            f"--baseline-pooling-url (from {_origin(sources['baseline_pooling_url'])}) is "
+            "--pooling-url: hidden states compared with themselves always agree; give the "
+            "reference server's pooling twin")
     return Settings(**values, sources=sources)
 
 

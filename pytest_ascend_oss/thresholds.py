@@ -27,6 +27,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "precision": {
         "token_match_min": float,
         "hidden_cosine_min": float,
+        "hidden_cosine_prompt_min": float,
         "rouge_l_min": float,
         "perplexity_rel_diff_max": float,
     },

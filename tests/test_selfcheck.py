@@ -22,9 +22,13 @@ pytestmark = pytest.mark.selfcheck
 
 
 @pytest.fixture(scope="session")
-def selfcheck(ascend_settings, server, thresholds, checkpoint, progress):
+def selfcheck(ascend_settings, server, thresholds, checkpoint, progress, twin_server):
+    pooling_url = ascend_settings.pooling_url
+    if pooling_url is None:
+        twin = twin_server("pooling-twin", pooling=True)  # embedded and launched servers
+        pooling_url = twin.base_url if twin else None
     return SelfCheck(ascend_settings, server, thresholds, Path(__file__).parent, checkpoint,
-                     progress)
+                     progress, pooling_url)
 
 
 def test_healthy_server_passes_every_criterion(selfcheck, record):

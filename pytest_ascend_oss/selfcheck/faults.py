@@ -62,7 +62,8 @@ FAULTS = (
            "smoke::test_capital_of_france_as_in_the_guide")),
     Fault("perturbed-weights", "the embedded server with noise of 0.3 std on every weight",
           ("precision::test_token_match_rate", "precision::test_rouge_l",
-           "precision::test_perplexity_difference"), {"perturb": 0.3}),
+           "precision::test_perplexity_difference", "precision::test_hidden_state_cosine"),
+          {"perturb": 0.3}),
     Fault("short-context", "the embedded server with --max-model-len 2048",
           ("long_context::test_needle_recalled",), {"max_model_len": 2048}),
 )

@@ -2,10 +2,11 @@
 
 The server under test is whatever the session judges (embedded, launched or attached). Proxy
 faults stand in front of it; the embedded default also gets broken variants of itself
-(``faults.Fault.launched``), launched one at a time and always stopped. Precision needs a
-reference in every run: the user's (``--baseline``, ``--baseline-url``), or for the embedded
-default a baseline recorded once from its float32 twin (the guide's CPU FP32 reference) at the
-self-check's sizes.
+(``faults.Fault.launched``), launched one at a time (each with its pooling twin when precision
+judges it) and always stopped. Precision needs a reference in every run: the user's
+(``--baseline``, ``--baseline-url``), or for the embedded default the canary's float32
+transformers baseline (the guide's CPU FP32 reference) at the self-check's sizes; and the
+server's hidden states: its pooling twin (``pooling_url``), which proxy faults leave alone.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ ALL_SUITES = ["smoke", "precision", "long_context", "performance"]
 
 class SelfCheck:
     def __init__(self, settings: Settings, server: Endpoint, profile: Profile, tests_dir: Path,
-                 checkpoint: Path | None = None, progress: Callable[[str], None] = print):
+                 checkpoint: Path | None = None, progress: Callable[[str], None] = print,
+                 pooling_url: str | None = None):
         self.settings, self.server, self.profile = settings, server, profile
+        self.pooling_url = pooling_url
         self.tests_dir, self.checkpoint, self.progress = tests_dir, checkpoint, progress
         self.root = Path(settings.results_dir) / "selfcheck"
         self.cells: dict[str, cells.Cell] = {}
@@ -47,10 +50,9 @@ class SelfCheck:
                 "--niah-depths", ",".join(map(str, plan.NIAH_DEPTHS)),
                 "--niah-language", s.niah_language, "--niah-max-tokens", str(s.niah_max_tokens),
                 "--niah-reasoning-effort", s.niah_reasoning_effort,
-                "--precision-endpoint", s.precision_endpoint,
-                "--hidden-device", s.hidden_device, "--hidden-dtype", s.hidden_dtype]
-        if self.checkpoint:
-            opts += ["--checkpoint", str(self.checkpoint)]
+                "--precision-endpoint", s.precision_endpoint]
+        if s.perplexity_corpus:
+            opts += ["--perplexity-corpus", s.perplexity_corpus]
         return opts + self.reference()
 
     def reference(self) -> list[str]:
@@ -69,6 +71,8 @@ class SelfCheck:
                          "--precision-max-tokens", str(plan.PRECISION_MAX_TOKENS)]
                 if s.baseline_url:
                     self._reference = ["--baseline-url", s.baseline_url, *sized]
+                    if s.baseline_pooling_url:
+                        self._reference += ["--baseline-pooling-url", s.baseline_pooling_url]
                 else:
                     self._reference = ["--baseline", str(self._record_fp32(subset)), *sized]
             else:
@@ -78,21 +82,22 @@ class SelfCheck:
     def _record_fp32(self, subset: Path) -> Path:
         from ..suites.precision import run as precision
 
-        path = self.root / "baseline-fp32.json"
-        with self.variant("reference-fp32", dtype="float32") as twin:
-            precision.verify(twin.base_url, self.server.model, api_key=self.settings.api_key,
-                             max_tokens=plan.PRECISION_MAX_TOKENS, prompts_path=subset,
-                             record_path=path, endpoint=self.settings.precision_endpoint,
-                             progress=self.progress)
-        return path
+        return precision.embedded_reference(
+            self.checkpoint, self.server.model, max_tokens=plan.PRECISION_MAX_TOKENS,
+            prompts_path=subset, endpoint=self.settings.precision_endpoint,
+            corpus=self.settings.perplexity_corpus, progress=self.progress)
 
     @contextlib.contextmanager
-    def variant(self, label: str, **embedded: object) -> Iterator[Endpoint]:
+    def variant(self, label: str, pooling: bool = False, **embedded: object
+                ) -> Iterator[Endpoint]:
         """The embedded server again with ``embedded`` changed (dtype, perturb, max_model_len),
-        for this block only: stopped before the next one starts (two servers at most)."""
+        or its pooling twin, for this block only: stopped before the next fault's start."""
         from ..embedded.serve import embedded_command
+        from ..suites.precision.hidden import pooling_argv
 
         argv, env = embedded_command(log=lambda m: None, **embedded)
+        if pooling:
+            argv = pooling_argv(argv)
         stops: list[Callable[[], None]] = []
         try:
             _, endpoint = launch(argv, self.root / label, self.settings.startup_timeout, env=env,
@@ -106,9 +111,11 @@ class SelfCheck:
 
     # -- the runs ---------------------------------------------------------------------------
 
-    def _run(self, fault: str, url: str, suites: list[str]) -> cells.Cell:
-        cell = cells.run(fault, url, suites, self.tests_dir, self.root / fault, self._options(),
-                         self.settings.api_key, self.progress)
+    def _run(self, fault: str, url: str, suites: list[str], pooling_url: str | None
+             ) -> cells.Cell:
+        pooled = ["--pooling-url", pooling_url] if pooling_url and "precision" in suites else []
+        cell = cells.run(fault, url, suites, self.tests_dir, self.root / fault,
+                         self._options() + pooled, self.settings.api_key, self.progress)
         self.cells[fault] = cell
         self.write()
         return cell
@@ -116,7 +123,7 @@ class SelfCheck:
     def healthy(self) -> cells.Cell:
         if HEALTHY not in self.cells:
             self.reference()  # a recorded reference is ready before anything is timed
-            self._run(HEALTHY, self.server.base_url, ALL_SUITES)
+            self._run(HEALTHY, self.server.base_url, ALL_SUITES, self.pooling_url)
         return self.cells[HEALTHY]
 
     def fault(self, name: str) -> cells.Cell | None:
@@ -129,14 +136,19 @@ class SelfCheck:
         if not fault.launched:
             delay = plan.delay_s(self.profile, name, suites)
             with proxy.serving(self.server.base_url, name, delay) as url:
-                return self._run(name, url, suites)
+                return self._run(name, url, suites, self.pooling_url)
         if self.settings.mode != "embedded":
             self.skipped[name] = ("not applicable: a launched variant of the embedded default; "
                                   f"this session judges a {self.settings.mode}ed server")
             self.write()
             return None
-        with self.variant(name, **fault.launched) as broken:
-            return self._run(name, broken.base_url, suites)
+        with contextlib.ExitStack() as stack:
+            broken = stack.enter_context(self.variant(name, **fault.launched))
+            pooled = None
+            if "precision" in suites:  # the broken weights' hidden states, from their own twin
+                pooled = stack.enter_context(self.variant(f"{name}-pooling", pooling=True,
+                                                          **fault.launched)).base_url
+            return self._run(name, broken.base_url, suites, pooled)
 
     # -- the matrix -------------------------------------------------------------------------
 

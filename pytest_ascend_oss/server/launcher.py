@@ -67,8 +67,11 @@ class Endpoint:
         return f"{self.rung} (the command as given failed first)"
 
 
-def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, str]:
-    """One readiness probe. Returns (served model name or None, what is still missing)."""
+def check_ready(client: httpx.Client, model: str | None, pooling: bool = False
+                ) -> tuple[str | None, str]:
+    """One readiness probe. Returns (served model name or None, what is still missing).
+    ``pooling``: a pooling twin (``--runner pooling``), proven by one /pooling request instead
+    of a generation."""
     try:
         health = client.get("/health")
     except httpx.ConnectError:
@@ -97,6 +100,12 @@ def check_ready(client: httpx.Client, model: str | None) -> tuple[str | None, st
         model = listed[0]
     elif model not in listed:
         return None, f"/v1/models lists {listed}, not {model!r}"
+    if pooling:
+        pooled = client.post("/pooling", json={"model": model, "input": "Hello",
+                                               "task": "token_embed"})
+        if pooled.status_code != 200:
+            return None, f"one /pooling request answers {pooled.status_code}: {pooled.text[:300]}"
+        return model, "ready"
     generation = client.post(
         "/v1/completions",
         json={"model": model, "prompt": "Hello", "max_tokens": 1, "temperature": 0},
@@ -136,6 +145,7 @@ def wait_ready(
     timeout: float,
     api_key: str | None = None,
     progress: Callable[[str], None] = print,
+    pooling: bool = False,
 ) -> float:
     """Block until ``server`` is ready; return seconds taken. Raises StartupError on failure."""
     started = time.monotonic()
@@ -160,7 +170,7 @@ def wait_ready(
                     None, server.log_path,
                 )
             try:
-                served, status = check_ready(client, model)
+                served, status = check_ready(client, model, pooling)
             except StartupError as exc:
                 raise StartupError(_failure(str(exc), server, server.read_log(),
                                             "read the log tail above; the first error is the cause"),
@@ -205,6 +215,7 @@ def launch(
     """
     argv, port, model = argv_tools.complete_argv(argv)
     base_url = f"http://{argv_tools.LOOPBACK}:{port}"
+    pooling = argv_tools.flag_value(argv, "--runner") == "pooling"
     attempts: list[dict] = []
     for rung in RUNGS:
         rung_argv = argv_tools.with_eager(argv) if rung == "enforce-eager" else argv
@@ -214,7 +225,7 @@ def launch(
         server.start()
         on_start(server)
         try:
-            elapsed = wait_ready(server, base_url, model, timeout, api_key, progress)
+            elapsed = wait_ready(server, base_url, model, timeout, api_key, progress, pooling)
         except StartupError as exc:
             server.stop()
             attempts.append({"rung": rung, "error": str(exc).splitlines()[0], "log": str(log_path)})

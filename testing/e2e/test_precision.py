@@ -1,7 +1,9 @@
-"""The precision suite against real embedded servers: a float32 baseline is recorded, the same
-model in bfloat16 passes it, a weight-perturbed copy fails it with the worst prompts shown, and a
-baseline recorded with other settings is refused naming the field. A small prompt set and 64
-tokens keep it short; the full set is the acceptance run's."""
+"""The precision suite against real embedded servers and their pooling twins: the healthy
+bfloat16 server passes the canary's float32 transformers reference (all five gates, the hidden
+states read from its pooling twin); a server perturbed with --perturb 0.3 fails every criterion,
+the hidden-state cosine included; a baseline recorded from one server (hidden states included)
+judges another; a baseline recorded with other settings is refused naming the field. A small
+prompt set and 64 tokens keep it short; the full set is the acceptance run's."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 from pytest_ascend_oss.embedded.model import model_dir
 from pytest_ascend_oss.embedded.serve import embedded_command
 from pytest_ascend_oss.server.launcher import launch
+from pytest_ascend_oss.suites.precision.hidden import pooling_argv
 from pytest_ascend_oss.suites.precision.prompts import load_prompts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,15 +25,22 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    """The embedded model served three ways: float32 (the reference), bfloat16, perturbed."""
+    """The embedded model served in float32 (standing for the GPU host), bfloat16 (the server
+    under test) and perturbed, each with its pooling twin: six servers, so each gets a 4K context
+    and 1 GiB of KV cache (they serve 64-token answers to short prompts)."""
     started, urls = [], {}
     try:
-        for name, kwargs in (("fp32", {"dtype": "float32"}), ("bf16", {}),
-                             ("perturbed", {"perturb": 1.0})):
-            argv, env = embedded_command(log=lambda m: None, **kwargs)
-            proc, endpoint = launch(argv, tmp_path_factory.mktemp(name), 600, env=env,
-                                    on_start=started.append, progress=lambda m: None)
-            urls[name] = endpoint.base_url
+        for name in ("fp32", "bf16", "perturbed"):
+            kwargs = {"fp32": {"dtype": "float32"}, "bf16": {},
+                      "perturbed": {"perturb": 0.3}}[name]
+            for pooling in (False, True):
+                argv, env = embedded_command(log=lambda m: None, max_model_len=4096, **kwargs)
+                env["VLLM_CPU_KVCACHE_SPACE"] = "1"
+                label = f"{name}-pooling" if pooling else name
+                proc, endpoint = launch(pooling_argv(argv) if pooling else argv,
+                                        tmp_path_factory.mktemp(label), 600, env=env,
+                                        on_start=started.append, progress=lambda m: None)
+                urls[label] = endpoint.base_url
         yield urls
     finally:
         for proc in started:
@@ -58,27 +68,35 @@ def run(pytester, url, *args):
                                          *args, timeout=600)
 
 
-def test_record_then_bf16_passes_and_perturbed_fails(pytester, servers, small_prompts, recorded):
-    common = ("--prompts", str(small_prompts), "--precision-max-tokens", "64")
-    result = run(pytester, servers["fp32"], "--record-baseline", str(recorded), *common)
-    result.assert_outcomes(passed=1, skipped=4)
-    assert recorded.is_file()
-    verdicts = json.loads((pytester.path / "results" / "results.json").read_text())["verdicts"]
-    assert verdicts == {"precision": "RECORDED"}, "a recording run judges nothing: never PASS"
+def _reference(small_prompts, tmp_path):
+    """The canary's float32 transformers reference at the test's sizes (cached)."""
+    from pytest_ascend_oss.suites.precision import run as precision
 
+    return precision.embedded_reference(CHECKPOINT, "gpt-oss-canary", max_tokens=64,
+                                        prompts_path=small_prompts, progress=lambda m: None)
+
+
+def test_healthy_passes_and_perturbed_fails_every_criterion(pytester, servers, small_prompts,
+                                                             tmp_path):
+    common = ("--prompts", str(small_prompts), "--precision-max-tokens", "64",
+              "--baseline", str(_reference(small_prompts, tmp_path)))
     healthy_dir, broken_dir = pytester.path / "healthy", pytester.path / "broken"
-    healthy = run(pytester, servers["bf16"], "--baseline", str(recorded),
-                  "--checkpoint", str(CHECKPOINT), "--results-dir", str(healthy_dir), *common)
-    assert healthy.parseoutcomes().get("passed") == 4, healthy.stdout.str()[-800:]
+    healthy = run(pytester, servers["bf16"], "--pooling-url", servers["bf16-pooling"],
+                  "--results-dir", str(healthy_dir), *common)
+    assert healthy.parseoutcomes().get("passed") == 4, healthy.stdout.str()[-1500:]
     table = (healthy_dir / "precision.md").read_text()
-    assert table.count("PASS") == 4
+    assert table.count("PASS") == 5 and "cpu-fp32-transformers" in table, table
+    report = json.loads((healthy_dir / "precision_report.json").read_text())
+    assert report["hidden_state"]["mean"] > 0.999 and report["hidden_state"]["tokens"] > 200
 
-    broken = run(pytester, servers["perturbed"], "--baseline", str(recorded),
+    broken = run(pytester, servers["perturbed"], "--pooling-url", servers["perturbed-pooling"],
                  "--results-dir", str(broken_dir), *common)
     out = broken.stdout.str()
-    assert "FAILED test_precision.py::test_token_match_rate" in out
-    assert "FAILED test_precision.py::test_rouge_l" in out
+    for test in ("test_token_match_rate", "test_rouge_l", "test_perplexity_difference",
+                 "test_hidden_state_cosine"):
+        assert f"FAILED test_precision.py::{test}" in out, out[-3000:]
     assert "worst prompts:" in out and "diverges at token" in out and "reference:" in out
+    assert "last-layer hidden-state cosine (mean) = " in out
 
     # The two runs side by side: the precision verdict flips, with its deltas.
     from pytest_ascend_oss.cli import main
@@ -94,16 +112,39 @@ def test_record_then_bf16_passes_and_perturbed_fails(pytester, servers, small_pr
     assert "| 1 |" in row and " % |" in row, row  # A's 1.0, B's lower, the delta and the %
 
 
+def test_record_from_one_server_and_judge_another_from_the_file(pytester, servers,
+                                                                small_prompts, recorded,
+                                                                record_property):
+    """GPU-less round trip: the float32 server stands for the GPU host; its baseline, hidden
+    states from its pooling twin included, judges the bfloat16 server, which passes all of it."""
+    common = ("--prompts", str(small_prompts), "--precision-max-tokens", "64")
+    result = run(pytester, servers["fp32"], "--record-baseline", str(recorded),
+                 "--pooling-url", servers["fp32-pooling"], *common)
+    result.assert_outcomes(passed=1, skipped=5)
+    assert "judges nothing" in result.stdout.str()
+    record_property("baseline_bytes", recorded.stat().st_size)
+    verdicts = json.loads((pytester.path / "results" / "results.json").read_text())["verdicts"]
+    assert verdicts == {"precision": "RECORDED"}, "a recording run judges nothing: never PASS"
+    judged = run(pytester, servers["bf16"], "--baseline", str(recorded),
+                 "--pooling-url", servers["bf16-pooling"], "--results-dir",
+                 str(pytester.path / "judged"), *common)
+    assert judged.parseoutcomes().get("passed") == 4, judged.stdout.str()[-2000:]
+    report = json.loads((pytester.path / "judged" / "precision_report.json").read_text())
+    assert report["hidden_state"]["source"] == f"pooling twin {servers['fp32-pooling']}"
+    assert report["hidden_state"]["mean"] > 0.999
+
+
 def test_attached_without_a_reference_fails_every_criterion_with_the_remedy(
         pytester, servers, small_prompts):
-    """Missing evidence is never a pass: no baseline and no reference server, attached (no
-    float32 twin to start): each of the four criteria fails, naming how to record one."""
+    """Missing evidence is never a pass: no baseline and no reference server, attached: each
+    of the four criteria fails, naming how to record one."""
     result = run(pytester, servers["bf16"], "--prompts", str(small_prompts),
                  "--precision-max-tokens", "16")
     out = result.stdout.str()
     assert result.ret == 1
-    # each criterion errors in its setup with the remedy; the skip: "not applicable: not recording"
-    result.assert_outcomes(errors=4, skipped=1)
+    # each criterion errors in its setup with the remedy; skipped: "not applicable: not
+    # recording" and the checkpoint probe (not asked for)
+    result.assert_outcomes(errors=4, skipped=2)
     assert out.count("not measured: no reference to compare with") >= 4
     assert "--record-baseline baseline.json" in out and "--baseline-url URL" in out
     results = json.loads((pytester.path / "results" / "results.json").read_text())
@@ -121,11 +162,14 @@ def test_baseline_with_other_max_tokens_is_refused(pytester, servers, small_prom
 
 
 def test_chat_endpoint_mode_against_a_live_reference(pytester, servers, small_prompts):
-    """Chat mode: both servers render the prompts themselves (same day, same vLLM: same ids)."""
+    """Chat mode: both servers render the prompts themselves (same day, same vLLM: same ids);
+    the hidden states come from both pooling twins."""
     result = run(pytester, servers["bf16"], "--baseline-url", servers["fp32"],
+                 "--baseline-pooling-url", servers["fp32-pooling"],
+                 "--pooling-url", servers["bf16-pooling"],
                  "--precision-endpoint", "chat", "--prompts", str(small_prompts),
                  "--precision-max-tokens", "64")
-    assert result.parseoutcomes().get("passed") == 3, result.stdout.str()[-1500:]
+    assert result.parseoutcomes().get("passed") == 4, result.stdout.str()[-1500:]
     report = json.loads((pytester.path / "results" / "precision_report.json").read_text())
     assert report["prompts_with_different_input"] == 0
     assert report["token_match_rate"] == 1.0

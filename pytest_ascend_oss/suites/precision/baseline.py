@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 FORMAT = "pytest-ascend-oss/precision-baseline"
-VERSION = 1
+# 2: perplexity on harmony conversations, hidden states of sampled positions (hidden.encode).
+VERSION = 2
 # Fields that must match between the baseline and the run that uses it.
 MUST_MATCH = ("model", "sampling", "prompt_set.sha256", "prompt_set.renderer", "perplexity.corpus_sha256")
 
@@ -54,10 +55,15 @@ def load(path: Path) -> dict:
         raise BaselineError(f"{path}: not a {FORMAT} file")
     if data.get("version") != VERSION:
         raise BaselineError(f"{path}: baseline version {data.get('version')}, this plugin reads "
-                            f"version {VERSION}")
+                            f"version {VERSION}; record it again with this version")
     for key in ("model", "sampling", "prompt_set", "prompts", "perplexity"):
         if key not in data:
             raise BaselineError(f"{path}: baseline lacks {key!r}")
+    # JSON object keys are strings; the top-k logprobs are keyed by token id (an int), and a
+    # string key never matches the server's ids (the teacher-forced KL would read 0).
+    for prompt in data["prompts"]:
+        prompt["top_logprobs"] = [{int(t): lp for t, lp in pos.items()}
+                                  for pos in prompt.get("top_logprobs") or []]
     return data
 
 

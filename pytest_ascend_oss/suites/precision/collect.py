@@ -1,6 +1,6 @@
 """Collecting from one server what the precision comparison needs: greedy generations as token
-ids with their top-k logprobs, the perplexity corpus's logprobs, and the candidate's logprobs
-teacher-forced on the reference's outputs.
+ids with their top-k logprobs, the logprobs of the perplexity conversations' assistant tokens,
+and the candidate's logprobs teacher-forced on the reference's outputs.
 
 Both sides get the same prompt token ids on ``/v1/completions`` at temperature 0, top_p 1 and the
 same max_tokens (the chat endpoint is a fallback: the server renders, with its own date).
@@ -8,9 +8,7 @@ same max_tokens (the chat endpoint is a fallback: the server renders, with its o
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from importlib import resources
 
 import httpx
 
@@ -22,15 +20,6 @@ TOP_K = 5
 def sampling(max_tokens: int = 256) -> dict:
     """The guide's settings: temperature 0, top_p 1, max_tokens 256."""
     return {"temperature": 0.0, "top_p": 1.0, "max_tokens": max_tokens, "logprobs": TOP_K}
-
-
-def corpus_text() -> str:
-    return (resources.files("pytest_ascend_oss") / "data" / "perplexity_corpus.txt").read_text(
-        encoding="utf-8")
-
-
-def corpus_sha256() -> str:
-    return hashlib.sha256(corpus_text().encode()).hexdigest()
 
 
 class PrecisionError(RuntimeError):
@@ -94,15 +83,22 @@ def prompt_logprobs(http: httpx.Client, model: str, ids: list[int], k: int = 0
     return [{int(t): v["logprob"] for t, v in entry.items()} for entry in entries[1:]]
 
 
-def corpus_logprobs(http: httpx.Client, model: str, corpus_ids: list[int]) -> list[float]:
-    positions = prompt_logprobs(http, model, corpus_ids, 0)
-    return [pos[token] for pos, token in zip(positions, corpus_ids[1:])]
+def conversation_logprobs(http: httpx.Client, model: str, conversations: list[dict]
+                          ) -> list[list[float]]:
+    """Per rendered conversation (see ``conversations.render``): the logprob of each of the
+    assistant's tokens given everything before it."""
+    out = []
+    for c in conversations:
+        ids, start = c["ids"], c["score_from"]
+        positions = prompt_logprobs(http, model, ids, 0)  # positions[j - 1] scores ids[j]
+        out.append([positions[j - 1][ids[j]] for j in range(start, len(ids))])
+    return out
 
 
 def collect(http: httpx.Client, model: str, rendered: list[dict], settings: dict,
-            corpus_ids: list[int], progress: Callable[[str], None] = print,
+            conversations: list[dict], progress: Callable[[str], None] = print,
             endpoint: str = "completions") -> dict:
-    """Generate every prompt and score the perplexity corpus on one server."""
+    """Generate every prompt and score the perplexity conversations on one server."""
     prompts = []
     for i, p in enumerate(rendered, 1):
         if endpoint == "chat":
@@ -112,8 +108,8 @@ def collect(http: httpx.Client, model: str, rendered: list[dict], settings: dict
         if i % 10 == 0 or i == len(rendered):
             progress(f"precision: {i}/{len(rendered)} prompts generated")
     return {"prompts": prompts,
-            "perplexity": {"prompt_ids": corpus_ids,
-                           "logprobs": corpus_logprobs(http, model, corpus_ids)}}
+            "perplexity": {"conversations": conversations,
+                           "logprobs": conversation_logprobs(http, model, conversations)}}
 
 
 def teacher_forced(http: httpx.Client, model: str, reference: list[dict]) -> list[dict]:

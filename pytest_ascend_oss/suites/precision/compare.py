@@ -36,8 +36,12 @@ def compare(reference: dict, candidate: dict, forced: list[dict],
             row["reference_continuation"] = _piece(a[div:div + 24], detokenize)
             row["candidate_continuation"] = _piece(b[div:div + 24], detokenize)
         rows.append(row)
-    ref_ppl = tm.perplexity(reference["perplexity"]["logprobs"])
-    cand_ppl = tm.perplexity(candidate["perplexity"]["logprobs"])
+    ref_lp = [lp for conv in reference["perplexity"]["logprobs"] for lp in conv]
+    cand_lp = [lp for conv in candidate["perplexity"]["logprobs"] for lp in conv]
+    if len(ref_lp) != len(cand_lp):  # the same ids on both sides, or no comparison at all
+        raise ValueError(f"perplexity: the reference scored {len(ref_lp)} tokens, the server "
+                         f"{len(cand_lp)}")
+    ref_ppl, cand_ppl = tm.perplexity(ref_lp), tm.perplexity(cand_lp)
     rows_sorted = sorted(rows, key=lambda r: (r["prefix_fraction"], r["rouge_l"]))
     return {
         "n_prompts": len(rows),
@@ -51,6 +55,10 @@ def compare(reference: dict, candidate: dict, forced: list[dict],
         "perplexity_reference": ref_ppl,
         "perplexity_candidate": cand_ppl,
         "perplexity_rel_diff": tm.relative_difference(cand_ppl, ref_ppl),
+        # Mean per-token negative log-likelihood, server minus reference, in nats: the same
+        # quantity without the exponential (log of the perplexity ratio).
+        "perplexity_nll_diff_nats": float(np.mean(ref_lp) - np.mean(cand_lp)),
+        "perplexity_tokens": len(ref_lp),
         "teacher_forced_top1": float(np.mean(agreements)) if agreements else None,
         "teacher_forced_kl_mean": float(np.mean(kls)) if kls else None,
         "worst": [r for r in rows_sorted if not r["exact"]][:worst],

@@ -1,43 +1,100 @@
-"""Offline hidden-state probe: last-layer hidden states of the checkpoint for given token ids,
-on the device and dtype under test, against an fp32 CPU reference (the guide's "CPU FP32").
+"""The guide's hidden-state criterion, measured on the serving stack: last-layer hidden states of
+the same token ids from the server under test's pooling twin and from the reference, per-token
+cosine, mean and minimum, and the prompts that agree least.
 
-On an Ascend host ``device="npu"`` imports torch_npu (only then). The probe loads the checkpoint
-twice (reference and device under test), so it needs the memory for both; for gpt-oss-20b in
-fp32 that is ~84 GB of host memory for the reference.
+A pooling twin is the deployment's own command with ``POOLING_FLAGS`` added: vLLM then runs the
+same weights through the same model code and kernels and returns, for every input token, the
+hidden state after the final norm (what ``lm_head`` multiplies), without normalisation. A
+generative vLLM server does not expose hidden states (0.32), so a second process is the only way
+to read them from the stack under test.
+
+Positions are sampled (``sample_positions``) so a baseline file stays small for gpt-oss-20b.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import base64
+import json
 
+import httpx
 import numpy as np
 
-DTYPES = ("float32", "bfloat16", "float16")
+# vLLM 0.32's pooling runner on a causal LM: embed conversion, every token, no normalisation.
+POOLER_CONFIG = {"task": "token_embed", "tok_pooling_type": "ALL", "use_activation": False}
+POOLING_FLAGS = ["--runner", "pooling", "--convert", "embed",
+                 "--pooler-config", json.dumps(POOLER_CONFIG, separators=(",", ":"))]
+# Flags of a generative server that a pooling runner has no use for.
+GENERATION_ONLY_FLAGS = {"--reasoning-parser": 1, "--tool-call-parser": 1,
+                         "--enable-auto-tool-choice": 0}
+
+# Positions per sequence whose hidden states are compared and stored. 64 evenly spaced positions
+# (first and last included) cover the prompt, the first generated token and the end of a 256-token
+# answer, the places a kernel fault shows (every position for a wrong matmul or norm; late ones for
+# a sliding-window or RoPE fault past 128 tokens). 57 prompts x 64 x 2,880 (gpt-oss-20b's width)
+# in float16 are 21 MB before compression, inside the 32 MB a baseline may take.
+POSITIONS_PER_SEQUENCE = 64
+WORST = 5
 
 
-def _load(checkpoint: Path, device: str, dtype: str):
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    if device.startswith("npu"):
-        import torch_npu  # noqa: F401  (registers the npu device)
-    model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=getattr(torch, dtype))
-    return model.to(device).eval()
+class HiddenStateError(RuntimeError):
+    pass
 
 
-def last_hidden_states(checkpoint: Path, sequences: list[list[int]], device: str = "cpu",
-                       dtype: str = "float32") -> list[np.ndarray]:
-    import torch
+def pooling_argv(argv: list[str]) -> list[str]:
+    """The server's own command as a pooling twin: generation-only flags dropped, pooling
+    flags added (an existing ``--runner``/``--convert`` is the user's and is replaced)."""
+    drop = {**GENERATION_ONLY_FLAGS, "--runner": 1, "--convert": 1, "--pooler-config": 1,
+            "--port": 1}
+    out, skip = [], 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in drop:
+            skip = 0 if "=" in arg else drop[name]
+            continue
+        out.append(arg)
+    return out + POOLING_FLAGS
 
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    model = _load(checkpoint, device, dtype)
+
+def sample_positions(length: int, k: int = POSITIONS_PER_SEQUENCE) -> list[int]:
+    """``k`` evenly spaced positions of a ``length``-token sequence, first and last included."""
+    if length <= k:
+        return list(range(length))
+    return sorted({round(i * (length - 1) / (k - 1)) for i in range(k)})
+
+
+def fetch(http: httpx.Client, model: str, ids: list[int]) -> np.ndarray:
+    """(tokens, width) last-layer hidden states of ``ids`` from a pooling server."""
+    try:
+        answer = http.post("/pooling", json={"model": model, "input": ids,
+                                             "task": "token_embed", "use_activation": False})
+    except httpx.HTTPError as exc:
+        raise HiddenStateError(f"{http.base_url}/pooling: {exc}") from None
+    if answer.status_code != 200:
+        detail = answer.text[:400]
+        raise HiddenStateError(
+            f"{http.base_url}/pooling answers {answer.status_code}: {detail}. The hidden states "
+            "come from a pooling twin of the server: the same command plus "
+            f"`{' '.join(POOLING_FLAGS[:-1])} '{POOLING_FLAGS[-1]}'`"
+            + (" (this server is a generative one, not a pooling twin)"
+               if answer.status_code == 404 else ""))
+    data = answer.json()["data"][0]["data"]
+    states = np.asarray(data, dtype=np.float32)
+    if states.ndim != 2 or states.shape[0] != len(ids):
+        raise HiddenStateError(f"{http.base_url}/pooling returned shape {states.shape} for "
+                               f"{len(ids)} tokens: not per-token hidden states (pooler config "
+                               f"{POOLER_CONFIG})")
+    return states
+
+
+def sampled(http: httpx.Client, model: str, sequences: list[list[int]]) -> list[dict]:
+    """Per sequence: the sampled positions and their hidden states."""
     out = []
-    with torch.no_grad():
-        for ids in sequences:
-            result = model(torch.tensor([ids], device=device), output_hidden_states=True)
-            out.append(result.hidden_states[-1][0].float().cpu().numpy())
-    del model
+    for ids in sequences:
+        positions = sample_positions(len(ids))
+        out.append({"positions": positions, "states": fetch(http, model, ids)[positions]})
     return out
 
 
@@ -47,13 +104,40 @@ def cosine_per_token(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a64 * b64).sum(-1) / np.maximum(norms, 1e-30)
 
 
-def probe(checkpoint: Path, sequences: list[list[int]], device: str = "cpu",
-          dtype: str = "bfloat16") -> dict:
-    """Per-token cosine of the device/dtype under test against fp32 on CPU: mean and min."""
-    reference = last_hidden_states(checkpoint, sequences, "cpu", "float32")
-    tested = last_hidden_states(checkpoint, sequences, device, dtype)
-    per_sequence = [cosine_per_token(r, t) for r, t in zip(reference, tested)]
-    everything = np.concatenate(per_sequence)
-    return {"device": device, "dtype": dtype, "tokens": int(everything.size),
-            "mean": float(everything.mean()), "min": float(everything.min()),
-            "per_sequence_min": [float(c.min()) for c in per_sequence]}
+def compare(reference: list[dict], tested: list[dict], ids: list[str], source: str) -> dict:
+    """Per-token cosine over the sampled positions: the mean, the worst prompt's mean, the
+    lowest single token (reported, too noisy to gate) and the worst prompts."""
+    per_prompt = []
+    for name, ref, got in zip(ids, reference, tested):
+        if ref["positions"] != got["positions"]:
+            raise HiddenStateError(f"{name}: the reference sampled positions {ref['positions'][:5]}"
+                                   f"..., the server {got['positions'][:5]}...")
+        cos = cosine_per_token(ref["states"], got["states"])
+        worst = int(np.argmin(cos))
+        per_prompt.append({"id": name, "mean": float(cos.mean()), "min": float(cos.min()),
+                           "min_position": ref["positions"][worst], "cosines": cos})
+    everything = np.concatenate([p.pop("cosines") for p in per_prompt])
+    worst = sorted(per_prompt, key=lambda p: p["mean"])[:WORST]
+    return {"source": source, "tokens": int(everything.size), "mean": float(everything.mean()),
+            "worst_prompt_mean": worst[0]["mean"], "min": float(everything.min()),
+            "worst": worst,
+            "per_prompt": per_prompt}
+
+
+def encode(entries: list[dict]) -> list[dict]:
+    """Sampled hidden states for a baseline file: float16, base64 (a 2,880-wide state stays
+    exact to ~3 decimal digits, far finer than the 0.99 cosine bound needs)."""
+    out = []
+    for entry in entries:
+        states = np.asarray(entry["states"], dtype=np.float32)
+        if np.abs(states).max(initial=0.0) > np.finfo(np.float16).max:
+            raise HiddenStateError("a hidden state exceeds float16's range; cannot store it")
+        out.append({"positions": list(entry["positions"]), "shape": list(states.shape),
+                    "float16": base64.b64encode(states.astype("<f2").tobytes()).decode()})
+    return out
+
+
+def decode(entries: list[dict]) -> list[dict]:
+    return [{"positions": e["positions"],
+             "states": np.frombuffer(base64.b64decode(e["float16"]), dtype="<f2")
+             .reshape(e["shape"]).astype(np.float32)} for e in entries]

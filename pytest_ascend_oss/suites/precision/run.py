@@ -1,6 +1,6 @@
 """The precision suite's one orchestration (the guide's verify_precision.py): collect from the
 server under test and from the reference (a baseline file or a live server), compare, probe the
-hidden states, and judge every criterion through a gate. ``ascend-oss verify-precision`` and the
+hidden states from pooling twins, and judge every criterion through a gate. ``ascend-oss verify-precision`` and the
 acceptance tests both call ``verify``, then ``gates`` and ``write_reports``."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 from ...gates import Gate
 from ...report.files import write_json_atomic, write_text_atomic
 from ...transport import vllm
-from ...transport.http import ServerError, sync_client
-from . import baseline, collect, hidden, prompts, report
+from ...transport.http import sync_client
+from . import baseline, collect, conversations, hidden, kernel_probe, prompts, report
+from . import reference as fp32_reference
 from .compare import compare
 
 # Without a reference nothing was compared: every criterion fails with this, never skips.
@@ -25,29 +26,54 @@ NO_REFERENCE = (
     "with --baseline-url URL")
 
 
-def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: int = 256,
-           prompts_path: Path | None = None, reference_url: str | None = None,
-           baseline_path: Path | None = None, record_path: Path | None = None,
-           checkpoint: Path | None = None, hidden_device: str = "cpu",
-           hidden_dtype: str = "bfloat16", extra: dict | None = None,
-           endpoint: str = "completions", progress: Callable[[str], None] = print) -> dict:
-    """The whole comparison of the guide's verify_precision.py.
+def _no_hidden(where: str) -> str:
+    return (f"not measured: {where}. The guide's hidden-state cosine compares the last-layer "
+            "hidden states of the server's stack with the reference's, read from pooling twins: "
+            "the same `vllm serve` command plus "
+            f"`{' '.join(hidden.POOLING_FLAGS[:-1])} '{hidden.POOLING_FLAGS[-1]}'`")
 
-    Returns ``{"recorded": path}`` when recording, ``{"not_measured": reason}`` without a
-    reference,
-    else the comparison (see ``compare``) plus ``hidden_state``.
-    """
-    if not (baseline_path or reference_url or record_path):
-        return {"not_measured": NO_REFERENCE}  # before any work: nothing could be compared
-    settings = collect.sampling(max_tokens)
+
+def render_prompts(prompt_set: dict) -> list[dict]:
+    return [{"id": p["id"], "lang": p.get("lang"), "category": p.get("category"),
+             "messages": p["messages"], "prompt_ids": prompts.render(p["messages"])}
+            for p in prompt_set["prompts"]]
+
+
+def metadata(model: str, max_tokens: int, prompts_path: Path | None, endpoint: str,
+             corpus: dict, rendered_corpus: list[dict]) -> dict:
+    """What a baseline and the run that uses it must share (``baseline.MUST_MATCH``)."""
     prompt_set, sha = prompts.load_prompts(prompts_path)
     if endpoint not in ("completions", "chat"):
         raise collect.PrecisionError(f"unknown endpoint {endpoint!r}; choose completions or chat")
     # The endpoint is part of the settings a baseline must share, but is not a request field.
-    meta = {"model": model, "sampling": {**settings, "endpoint": endpoint},
+    return {"model": model, "sampling": {**collect.sampling(max_tokens), "endpoint": endpoint},
             "prompt_set": {"name": prompt_set["name"], "sha256": sha,
                            "renderer": prompts.RENDERER},
-            "perplexity": {"corpus_sha256": collect.corpus_sha256()}}
+            "perplexity": {"corpus": corpus["name"],
+                           "corpus_sha256": conversations.sha256(rendered_corpus)}}
+
+
+def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: int = 256,
+           prompts_path: Path | None = None, reference_url: str | None = None,
+           baseline_path: Path | None = None, record_path: Path | None = None,
+           pooling_url: str | None = None, reference_pooling_url: str | None = None,
+           pooling_note: str | None = None, corpus: str | Path | None = None,
+           extra: dict | None = None,
+           endpoint: str = "completions", progress: Callable[[str], None] = print) -> dict:
+    """The whole comparison of the guide's verify_precision.py.
+
+    Returns ``{"recorded": path}`` when recording, ``{"not_measured": reason}`` without a
+    reference, else the comparison (see ``compare``) plus ``hidden_state``: the server's pooling
+    twin (``pooling_url``) against the reference's hidden states (the baseline's, or those of
+    ``reference_pooling_url``), or why that was not measured (``pooling_note``: why there is no
+    pooling twin, e.g. it did not start).
+    """
+    if not (baseline_path or reference_url or record_path):
+        return {"not_measured": NO_REFERENCE}  # before any work: nothing could be compared
+    chosen = conversations.load(corpus, model)
+    rendered_corpus = conversations.render(chosen)
+    meta = metadata(model, max_tokens, prompts_path, endpoint, chosen, rendered_corpus)
+    settings = collect.sampling(max_tokens)
     with sync_client(dut_url, api_key, "generation") as dut:
         reference = None
         if baseline_path:
@@ -56,50 +82,100 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
             rendered = [{k: p.get(k) for k in ("id", "lang", "category", "prompt_ids",
                                                "messages")}
                         for p in reference["prompts"]]
-            corpus_ids = reference["perplexity"]["prompt_ids"]
+            rendered_corpus = reference["perplexity"]["conversations"]
         else:
-            rendered = [{"id": p["id"], "lang": p.get("lang"), "category": p.get("category"),
-                         "messages": p["messages"],
-                         "prompt_ids": prompts.render(p["messages"])}
-                        for p in prompt_set["prompts"]]
-            try:
-                corpus_ids = vllm.tokenize(dut, model, collect.corpus_text())
-            except ServerError as exc:
-                raise collect.PrecisionError(str(exc)) from None
-        candidate = collect.collect(dut, model, rendered, settings, corpus_ids, progress,
+            rendered = render_prompts(prompts.load_prompts(prompts_path)[0])
+        candidate = collect.collect(dut, model, rendered, settings, rendered_corpus, progress,
                                     endpoint)
         if record_path:
-            path = baseline.save(record_path, {
-                **meta, **candidate, **(extra or {}),
-                "perplexity": {**candidate["perplexity"], **meta["perplexity"]}})
-            return {"recorded": str(path)}
+            recorded = {**meta, **candidate, **(extra or {}),
+                        "perplexity": {**candidate["perplexity"], **meta["perplexity"]}}
+            if pooling_url:
+                recorded["hidden_states"] = {"source": f"pooling twin {pooling_url}",
+                                             "entries": hidden.encode(_pooled(
+                                                 pooling_url, api_key, model,
+                                                 candidate["prompts"], progress))}
+            path = baseline.save(record_path, recorded)
+            return {"recorded": str(path), "hidden_states": bool(pooling_url)}
         if reference is None:
             with sync_client(reference_url, api_key, "generation") as ref:
                 progress(f"reference server {reference_url}")
                 reference = {**meta, **collect.collect(ref, model, rendered, settings,
-                                                       corpus_ids, progress, endpoint)}
+                                                       rendered_corpus, progress, endpoint)}
+            if reference_pooling_url:
+                reference["hidden_states"] = {
+                    "source": f"pooling twin {reference_pooling_url}",
+                    "entries": hidden.encode(_pooled(reference_pooling_url, api_key, model,
+                                                     reference["prompts"], progress))}
         forced = collect.teacher_forced(dut, model, reference["prompts"])
         result = compare(reference, candidate, forced,
                          lambda ids: vllm.detokenize(dut, model, ids))
-    if checkpoint:
-        sequences = [p["prompt_ids"] + p["generated_ids"] for p in reference["prompts"]]
-        try:
-            result["hidden_state"] = hidden.probe(checkpoint, sequences, hidden_device,
-                                                  hidden_dtype)
-        except (OSError, ValueError, ImportError) as exc:
-            result["hidden_state"] = {"error": f"hidden-state probe of {checkpoint} failed: {exc}"}
-    else:
-        result["hidden_state"] = {"skip": "no checkpoint to probe (--checkpoint DIR)"}
+    result["hidden_state"] = _hidden_state(reference, pooling_url, api_key, model,
+                                           baseline_path, progress, pooling_note)
     result["reference"] = str(baseline_path) if baseline_path else reference_url
+    result["reference_device"] = reference.get("device") or "server"
     return result
+
+
+def _pooled(url: str, api_key: str | None, model: str, generated: list[dict],
+            progress: Callable[[str], None]) -> list[dict]:
+    progress(f"hidden states: {len(generated)} sequences from {url}")
+    with sync_client(url, api_key, "generation") as http:
+        return hidden.sampled(http, model, [p["prompt_ids"] + p["generated_ids"]
+                                            for p in generated])
+
+
+def _hidden_state(reference: dict, pooling_url: str | None, api_key: str | None, model: str,
+                  baseline_path: Path | None, progress: Callable[[str], None],
+                  pooling_note: str | None = None) -> dict:
+    """The server's hidden states on the reference's sequences against the reference's."""
+    stored = reference.get("hidden_states")
+    if not stored:
+        where = (f"the baseline {baseline_path} holds no hidden states (recorded without a "
+                 "pooling twin: record it again with --pooling-url, or with `ascend-oss "
+                 "record-reference`)" if baseline_path else
+                 "the reference server's pooling twin was not given (--baseline-pooling-url)")
+        return {"not_measured": _no_hidden(where)}
+    if not pooling_url:
+        return {"not_measured": _no_hidden(pooling_note or "this server's pooling twin was not "
+                                           "given (--pooling-url URL)")}
+    try:
+        tested = _pooled(pooling_url, api_key, model, reference["prompts"], progress)
+        return hidden.compare(hidden.decode(stored["entries"]), tested,
+                              [p["id"] for p in reference["prompts"]], stored.get("source", ""))
+    except hidden.HiddenStateError as exc:
+        return {"error": str(exc)}
+
+
+def embedded_reference(checkpoint: Path, model: str, *, max_tokens: int = 256,
+                       prompts_path: Path | None = None, endpoint: str = "completions",
+                       corpus: str | Path | None = None,
+                       progress: Callable[[str], None] = print) -> Path:
+    """The embedded default's reference: ``checkpoint`` in float32 by transformers on the CPU,
+    recorded once per settings into the cache (reference.cached)."""
+    chosen = conversations.load(corpus, model)
+    rendered_corpus = conversations.render(chosen)
+    meta = metadata(model, max_tokens, prompts_path, endpoint, chosen, rendered_corpus)
+    rendered = render_prompts(prompts.load_prompts(prompts_path)[0])
+    return fp32_reference.cached(checkpoint, meta, rendered, rendered_corpus, progress)
+
+
+def probe_kernels(checkpoint: Path, sequences: list[list[int]], device: str, dtype: str) -> dict:
+    """The offline checkpoint probe of the device's torch kernels (kernel_probe), reported on
+    its own: it never touches the server, so it never stands in for the guide's criterion."""
+    try:
+        return kernel_probe.probe(checkpoint, sequences, device, dtype)
+    except (OSError, ValueError, ImportError) as exc:
+        return {"error": f"checkpoint probe of {checkpoint} failed: {exc}"}
 
 
 def gates(result: dict, limits: dict, source: Callable[[str], str], evidence: str = ""
           ) -> dict[str, Gate]:
-    """The guide's four criteria, by name. ``limits`` is the profile's precision table; a
-    hidden-state cosine that was not measured is a gate that does not pass."""
+    """The guide's four criteria, by name (the hidden-state cosine twice: its mean, the guide's
+    bound, and its worst prompt's mean). ``limits`` is the profile's precision table; a figure that was
+    not measured is a gate that does not pass, its note the remedy."""
     probe = result.get("hidden_state") or {}
-    why = probe.get("skip") or probe.get("error") or ""
+    why = probe.get("not_measured") or probe.get("error") or ""
     return {
         "token_match": Gate("token match rate", result["token_match_rate"], ">=",
                             limits["token_match_min"], "", f"{evidence}:token_match_rate",
@@ -108,10 +184,17 @@ def gates(result: dict, limits: dict, source: Callable[[str], str], evidence: st
                         f"{evidence}:rouge_l", source("rouge_l_min")),
         "perplexity": Gate("perplexity relative difference", result["perplexity_rel_diff"],
                            "<=", limits["perplexity_rel_diff_max"], "",
-                           f"{evidence}:perplexity_rel_diff", source("perplexity_rel_diff_max")),
+                           f"{evidence}:perplexity_rel_diff", source("perplexity_rel_diff_max"),
+                           f"mean NLL difference {result['perplexity_nll_diff_nats']:+.4f} nats "
+                           f"over {result['perplexity_tokens']} assistant tokens"),
         "hidden_cosine": Gate("last-layer hidden-state cosine (mean)", probe.get("mean"), ">=",
                               limits["hidden_cosine_min"], "", f"{evidence}:hidden_state.mean",
                               source("hidden_cosine_min"), why),
+        "hidden_cosine_prompt": Gate("last-layer hidden-state cosine (worst prompt's mean)",
+                                     probe.get("worst_prompt_mean"), ">=",
+                                     limits["hidden_cosine_prompt_min"], "",
+                                     f"{evidence}:hidden_state.worst_prompt_mean",
+                                     source("hidden_cosine_prompt_min"), why),
     }
 
 

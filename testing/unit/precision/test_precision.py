@@ -33,7 +33,8 @@ def test_kl_over_shared_top_k_with_tail():
 def reference(max_tokens=256):
     return {"model": "m", "sampling": collect.sampling(max_tokens),
             "prompt_set": {"name": "s", "sha256": "abc", "renderer": prompts.RENDERER},
-            "perplexity": {"corpus_sha256": "c", "prompt_ids": [1, 2], "logprobs": [-1.0]},
+            "perplexity": {"corpus_sha256": "c", "logprobs": [[-1.0]],
+                           "conversations": [{"id": "c", "ids": [1, 2], "score_from": 1}]},
             "prompts": []}
 
 
@@ -55,6 +56,31 @@ def test_baseline_for_another_model_or_prompt_set_is_refused(tmp_path):
     other_set["prompt_set"] = {**other_set["prompt_set"], "sha256": "zzz"}
     with pytest.raises(baseline.BaselineError, match="prompt_set.sha256"):
         baseline.check_compatible(path, loaded, other_set)
+
+
+def test_a_baseline_of_the_previous_format_is_refused_with_the_remedy(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text('{"format": "pytest-ascend-oss/precision-baseline", "version": 1}')
+    with pytest.raises(baseline.BaselineError, match="version 1, this plugin reads version 2; "
+                       "record it again"):
+        baseline.load(path)
+
+
+def test_perplexity_on_other_token_counts_is_refused():
+    ref, cand, forced = comparison_inputs([5, 6, 7])
+    cand["perplexity"]["logprobs"] = [[-1.0]]
+    with pytest.raises(ValueError, match="scored 2 tokens, the server 1"):
+        compare.compare(ref, cand, forced)
+
+
+def test_a_baseline_keeps_token_ids_as_ints(tmp_path):
+    """JSON turns the top-k's int keys into strings; read back they must match the server's ids
+    again, or the teacher-forced KL compares nothing and reads 0."""
+    data = {**reference(), "prompts": [{"id": "p", "top_logprobs": [{5: -0.1, 6: -2.5}]}]}
+    loaded = baseline.load(baseline.save(tmp_path / "b.json", data))
+    top = loaded["prompts"][0]["top_logprobs"][0]
+    assert top == {5: -0.1, 6: -2.5}
+    assert tm.kl_top_k(top, {5: -0.3, 6: -1.5}) > 0
 
 
 def test_bad_baseline_files(tmp_path):
@@ -89,9 +115,9 @@ def test_harmony_rendering_is_fixed_and_ends_at_the_assistant_turn():
 def comparison_inputs(candidate_ids):
     ref = {"prompts": [{"id": "p", "prompt_ids": [1], "generated_ids": [5, 6, 7], "text": "a b c",
                         "top_logprobs": [{5: -0.1}, {6: -0.1}, {7: -0.1}]}],
-           "perplexity": {"logprobs": [-1.0, -1.0]}}
+           "perplexity": {"logprobs": [[-1.0], [-1.0]]}}
     cand = {"prompts": [{"id": "p", "generated_ids": candidate_ids, "text": "a b x"}],
-            "perplexity": {"logprobs": [-1.1, -1.1]}}
+            "perplexity": {"logprobs": [[-1.1], [-1.1]]}}
     forced = [{"id": "p", "positions": [{5: -0.1}, {6: -0.2}, {8: -0.1, 7: -0.5}]}]
     return ref, cand, forced
 
@@ -102,4 +128,6 @@ def test_compare_reports_divergence_and_teacher_forcing():
     assert result["worst"][0]["first_divergence"] == 2
     assert result["teacher_forced_top1"] == pytest.approx(2 / 3)
     assert result["perplexity_rel_diff"] == pytest.approx(math.exp(1.1) / math.e - 1)
+    assert result["perplexity_nll_diff_nats"] == pytest.approx(0.1)
+    assert result["perplexity_tokens"] == 2
     assert compare.compare(*comparison_inputs([5, 6, 7]))["token_match_rate"] == 1.0
