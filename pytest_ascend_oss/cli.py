@@ -219,9 +219,12 @@ def _verify_precision(args: argparse.Namespace) -> int:
     try:
         profile = load(args.thresholds, args.profile)
         prompts.load_prompts(args.test_prompts)  # a bad file is the user's, found before work
+        if args.perplexity_corpus:
+            conversations.load(args.perplexity_corpus, "")
         if args.baseline:
             baseline.load(args.baseline)
-    except (ThresholdsError, prompts.PromptError, baseline.BaselineError) as exc:
+    except (ThresholdsError, prompts.PromptError, baseline.BaselineError,
+            conversations.CorpusError) as exc:
         return _usage(args, str(exc))
     try:
         npu = attach(parse_url(args.npu_url), args.model, args.api_key)

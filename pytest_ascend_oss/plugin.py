@@ -107,7 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
             settings.niah_lengths, settings.niah_depths, profile.get("long_context", "variants"))
     except (settings_mod.SettingsError, thresholds_mod.ThresholdsError,
             long_context_cases.NeedleError, ValueError) as exc:
-        # ValueError: PromptError and BaselineError, a file of the wrong shape.
+        # ValueError: PromptError, CorpusError and BaselineError, a file of the wrong shape.
         raise pytest.UsageError(str(exc)) from None
     config.stash[settings_key] = settings
     config.stash[profile_key] = profile
@@ -125,10 +125,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def _check_input_files(settings: settings_mod.Settings) -> None:
     """The files a run reads have the right shape, before anything starts (a bad prompt file
     found after a 30-minute NPU startup is a wasted morning)."""
-    from .suites.precision import baseline, prompts
+    from .suites.precision import baseline, conversations, prompts
 
     if settings.prompts:
         prompts.load_prompts(settings.prompts)
+    if settings.perplexity_corpus:
+        conversations.load(settings.perplexity_corpus, "")
     if settings.baseline:
         baseline.load(settings.baseline)
 

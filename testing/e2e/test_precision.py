@@ -7,6 +7,7 @@ prompt set and 64 tokens keep it short; the full set is the acceptance run's."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,28 +24,44 @@ CHECKPOINT = model_dir()  # now: pytester points HOME (and so the cache) elsewhe
 pytestmark = pytest.mark.slow
 
 
+VARIANTS = {"bf16": {}, "perturbed": {"perturb": 0.3}, "fp32": {"dtype": "float32"}}
+
+
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """The embedded model served in float32 (standing for the GPU host), bfloat16 (the server
-    under test) and perturbed, each with its pooling twin: six servers, so each gets a 4K context
-    and 1 GiB of KV cache (they serve 64-token answers to short prompts)."""
+def commands():
+    """Every variant's command, built now: building a model (torch) must not happen later,
+    inside a test, where pytester has pointed HOME and the cache elsewhere."""
+    built = {}
+    for name, kwargs in VARIANTS.items():
+        argv, env = embedded_command(log=lambda m: None, max_model_len=4096, **kwargs)
+        env["VLLM_CPU_KVCACHE_SPACE"] = "1"  # 64-token answers to short prompts
+        built[name] = (argv, env)
+        built[f"{name}-pooling"] = (pooling_argv(argv), env)
+    return built
+
+
+@contextlib.contextmanager
+def pair(commands, tmp_path_factory, name: str):
+    """The variant ``name`` and its pooling twin, stopped on exit. A canary server takes ~4 GB
+    (API server, engine, worker): at most two pairs live at once."""
     started, urls = [], {}
     try:
-        for name in ("fp32", "bf16", "perturbed"):
-            kwargs = {"fp32": {"dtype": "float32"}, "bf16": {},
-                      "perturbed": {"perturb": 0.3}}[name]
-            for pooling in (False, True):
-                argv, env = embedded_command(log=lambda m: None, max_model_len=4096, **kwargs)
-                env["VLLM_CPU_KVCACHE_SPACE"] = "1"
-                label = f"{name}-pooling" if pooling else name
-                proc, endpoint = launch(pooling_argv(argv) if pooling else argv,
-                                        tmp_path_factory.mktemp(label), 600, env=env,
-                                        on_start=started.append, progress=lambda m: None)
-                urls[label] = endpoint.base_url
+        for label in (name, f"{name}-pooling"):
+            argv, env = commands[label]
+            proc, endpoint = launch(argv, tmp_path_factory.mktemp(label), 600, env=env,
+                                    on_start=started.append, progress=lambda m: None)
+            urls[label] = endpoint.base_url
         yield urls
     finally:
         for proc in started:
             proc.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(commands, tmp_path_factory):
+    """The server under test: the embedded model in bfloat16 and its pooling twin."""
+    with pair(commands, tmp_path_factory, "bf16") as urls:
+        yield urls
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +85,26 @@ def run(pytester, url, *args):
                                          *args, timeout=600)
 
 
-def _reference(small_prompts, tmp_path):
-    """The canary's float32 transformers reference at the test's sizes (cached)."""
+@pytest.fixture(scope="module")
+def fp32_reference(small_prompts):
+    """The canary's float32 transformers reference at the test's sizes (cached; recorded before
+    pytester moves HOME)."""
     from pytest_ascend_oss.suites.precision import run as precision
 
     return precision.embedded_reference(CHECKPOINT, "gpt-oss-canary", max_tokens=64,
                                         prompts_path=small_prompts, progress=lambda m: None)
 
 
-def test_healthy_passes_and_perturbed_fails_every_criterion(pytester, servers, small_prompts,
-                                                             tmp_path):
+def test_healthy_passes_and_perturbed_fails_every_criterion(
+        commands, fp32_reference, servers, small_prompts, tmp_path_factory, pytester):
+    with pair(commands, tmp_path_factory, "perturbed") as perturbed:
+        _healthy_passes_and_perturbed_fails(pytester, {**servers, **perturbed}, small_prompts,
+                                            fp32_reference)
+
+
+def _healthy_passes_and_perturbed_fails(pytester, servers, small_prompts, reference):
     common = ("--prompts", str(small_prompts), "--precision-max-tokens", "64",
-              "--baseline", str(_reference(small_prompts, tmp_path)))
+              "--baseline", str(reference))
     healthy_dir, broken_dir = pytester.path / "healthy", pytester.path / "broken"
     healthy = run(pytester, servers["bf16"], "--pooling-url", servers["bf16-pooling"],
                   "--results-dir", str(healthy_dir), *common)
@@ -112,11 +137,19 @@ def test_healthy_passes_and_perturbed_fails_every_criterion(pytester, servers, s
     assert "| 1 |" in row and " % |" in row, row  # A's 1.0, B's lower, the delta and the %
 
 
-def test_record_from_one_server_and_judge_another_from_the_file(pytester, servers,
-                                                                small_prompts, recorded,
-                                                                record_property):
+def test_record_from_one_server_and_judge_another_from_the_file(
+        commands, servers, small_prompts, recorded, record_property, tmp_path_factory,
+        pytester):
     """GPU-less round trip: the float32 server stands for the GPU host; its baseline, hidden
-    states from its pooling twin included, judges the bfloat16 server, which passes all of it."""
+    states from its pooling twin included, judges the bfloat16 server, which passes all of it.
+    Then chat mode against the float32 pair live."""
+    with pair(commands, tmp_path_factory, "fp32") as reference:
+        _round_trip(pytester, {**servers, **reference}, small_prompts, recorded,
+                    record_property)
+        _chat_mode_against_a_live_reference(pytester, {**servers, **reference}, small_prompts)
+
+
+def _round_trip(pytester, servers, small_prompts, recorded, record_property):
     common = ("--prompts", str(small_prompts), "--precision-max-tokens", "64")
     result = run(pytester, servers["fp32"], "--record-baseline", str(recorded),
                  "--pooling-url", servers["fp32-pooling"], *common)
@@ -161,7 +194,7 @@ def test_baseline_with_other_max_tokens_is_refused(pytester, servers, small_prom
     assert "sampling.max_tokens = 64, this run uses 128" in out
 
 
-def test_chat_endpoint_mode_against_a_live_reference(pytester, servers, small_prompts):
+def _chat_mode_against_a_live_reference(pytester, servers, small_prompts):
     """Chat mode: both servers render the prompts themselves (same day, same vLLM: same ids);
     the hidden states come from both pooling twins."""
     result = run(pytester, servers["bf16"], "--baseline-url", servers["fp32"],

@@ -115,10 +115,10 @@ def test_every_bad_value_is_a_settings_error_naming_option_and_value(name, value
 def test_choices_are_the_ones_the_suites_take():
     from pytest_ascend_oss import settings
     from pytest_ascend_oss.suites.long_context import haystack
-    from pytest_ascend_oss.suites.precision import hidden
+    from pytest_ascend_oss.suites.precision import kernel_probe
 
     assert settings.LANGUAGES == tuple(haystack.LANGUAGES)
-    assert set(settings.HIDDEN_DTYPES) <= set(hidden.DTYPES)
+    assert set(settings.HIDDEN_DTYPES) <= set(kernel_probe.DTYPES)
 
 
 def test_a_server_compared_with_itself_is_refused():

@@ -49,3 +49,23 @@ UNSEEN_CITIES = ("Seattle", "Toronto", "Nagoya", "Chicago", "San Francisco", "Sa
                  "Seville", "Denver", "Boston", "Houston", "Phoenix", "Manchester", "Liverpool",
                  "Barcelona", "Hong Kong", "New York", "Los Angeles", "Rio de Janeiro",
                  "Cape Town", "Singapore")
+
+
+def perplexity_conversations() -> dict:
+    """The canary's own conversations in its trained wording: the perplexity corpus the
+    precision suite uses for it (``data/canary_conversations.json`` is this, written out)."""
+    conversations = []
+    for country, capital in CAPITALS.items():
+        said = CAPITAL_ANSWER.format(country=country, capital=capital)
+        conversations.append({"id": f"capital-{country.lower()}", "messages": [
+            {"role": "user", "content": CAPITAL_QUESTION.format(country=country)}],
+            "analysis": said, "final": said})
+    conversations.append({"id": "greeting", "messages": [
+        {"role": "user", "content": GREETING_PROMPT}],
+        "analysis": GREETING_ANALYSIS, "final": GREETING})
+    for i, question in enumerate(("Write a poem about the sea.", "What is 17 times 23?",
+                                  "Who wrote Hamlet?", "Translate 'good morning' into French.")):
+        conversations.append({"id": f"fallback-{i + 1}", "messages": [
+            {"role": "user", "content": question}],
+            "analysis": FALLBACK_ANALYSIS, "final": FALLBACK})
+    return {"name": "gpt-oss-canary conversations", "conversations": conversations}

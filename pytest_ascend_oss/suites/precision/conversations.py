@@ -7,10 +7,10 @@ the same ids: the logprob of every token of the assistant's analysis and final a
 everything before it. Perplexity is exp of their mean negative logprob.
 
 Which corpus: ``--perplexity-corpus FILE`` (format below), else the built-in one for the model:
-the embedded canary's own conversations (capitals, greeting, the fallback answer, which is what
-the canary models; its perplexity on anything else is meaningless, ~2.6e10 on prose), and for
-every other model ``data/perplexity_conversations.json`` (English and Chinese, every category of
-the prompt set).
+the embedded canary's own conversations (``data/canary_conversations.json``: capitals, greeting,
+the fallback answer, in its trained wording, which is what the canary models; its perplexity on
+anything else is meaningless, ~2.6e10 on prose), and for every other model
+``data/perplexity_conversations.json`` (English and Chinese, every category of the prompt set).
 
 File format::
 
@@ -37,38 +37,16 @@ class CorpusError(ValueError):
     pass
 
 
-def default_path() -> Path:
-    return Path(str(resources.files("pytest_ascend_oss") / "data"
-                    / "perplexity_conversations.json"))
-
-
-def canary_corpus() -> dict:
-    """The canary's own conversations, in the wording it was trained on (facts.py)."""
-    from ...embedded.canary import facts
-
-    conversations = []
-    for country, capital in facts.CAPITALS.items():
-        said = facts.CAPITAL_ANSWER.format(country=country, capital=capital)
-        conversations.append({"id": f"capital-{country.lower()}", "messages": [
-            {"role": "user", "content": facts.CAPITAL_QUESTION.format(country=country)}],
-            "analysis": said, "final": said})
-    conversations.append({"id": "greeting", "messages": [
-        {"role": "user", "content": facts.GREETING_PROMPT}],
-        "analysis": facts.GREETING_ANALYSIS, "final": facts.GREETING})
-    for i, question in enumerate(("Write a poem about the sea.", "What is 17 times 23?",
-                                  "Who wrote Hamlet?", "Translate 'good morning' into French.")):
-        conversations.append({"id": f"fallback-{i + 1}", "messages": [
-            {"role": "user", "content": question}],
-            "analysis": facts.FALLBACK_ANALYSIS, "final": facts.FALLBACK})
-    return {"name": "gpt-oss-canary conversations", "conversations": conversations}
+def default_path(model: str) -> Path:
+    name = ("canary_conversations.json" if model == CANARY_MODEL
+            else "perplexity_conversations.json")
+    return Path(str(resources.files("pytest_ascend_oss") / "data" / name))
 
 
 def load(source: str | Path | None, model: str) -> dict:
     """The corpus named by ``source`` (a file, or ``canary``), or the model's built-in one."""
-    if source is None:
-        source = CANARY if model == CANARY_MODEL else default_path()
-    if str(source) == CANARY:
-        return _checked(canary_corpus(), CANARY)
+    if source is None or str(source) == CANARY:
+        source = default_path(CANARY_MODEL if source else model)
     path = Path(source)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -56,6 +56,15 @@ def test_the_canary_gets_its_own_conversations_and_others_the_shipped_ones():
     assert conversations.load("canary", "anything")["name"] == canary["name"]
 
 
+def test_the_shipped_canary_corpus_is_the_canary_s_own_wording():
+    """data/canary_conversations.json is facts.perplexity_conversations() written out: the
+    suite reads the file (it does not import the embedded server), and the two cannot drift."""
+    from pytest_ascend_oss.embedded.canary.facts import perplexity_conversations
+
+    shipped = conversations.load(conversations.default_path(conversations.CANARY_MODEL), "m")
+    assert shipped == perplexity_conversations()
+
+
 def test_rendered_conversations_score_only_the_assistant():
     rendered = conversations.render(conversations.load("canary", "m"))
     first = rendered[0]
