@@ -221,8 +221,9 @@ def _verify_precision(args: argparse.Namespace) -> int:
         prompts.load_prompts(args.test_prompts)  # a bad file is the user's, found before work
         if args.perplexity_corpus:
             conversations.load(args.perplexity_corpus, "")
-        if args.baseline:
-            baseline.load(args.baseline)
+        for path in (args.baseline, args.cpu_reference):
+            if path:
+                baseline.load(path)
     except (ThresholdsError, prompts.PromptError, baseline.BaselineError,
             conversations.CorpusError) as exc:
         return _usage(args, str(exc))
@@ -234,6 +235,7 @@ def _verify_precision(args: argparse.Namespace) -> int:
             reference_url=parse_url(args.gpu_url) if args.gpu_url else None,
             record_path=args.record, pooling_url=args.pooling_url,
             reference_pooling_url=args.gpu_pooling_url, corpus=args.perplexity_corpus,
+            cpu_reference=args.cpu_reference,
             endpoint=args.endpoint, progress=_progress)
     except (ValueError, StartupError, baseline.BaselineError, prompts.PromptError,
             ThresholdsError, collect.PrecisionError, conversations.CorpusError,
@@ -565,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--output", type=_output_file, default="precision_report.json")
     verify.add_argument("--max-tokens", type=_arg(options.positive_int),
                         default=default("precision_max_tokens"))
+    verify.add_argument("--cpu-reference", type=_readable_file, default=None,
+                        help="a CPU FP32 baseline (record-reference) shown beside the gate")
     verify.add_argument("--pooling-url", type=_server_url, default=None,
                         help="the server under test's pooling twin (its hidden states)")
     verify.add_argument("--gpu-pooling-url", type=_server_url, default=None,

@@ -131,8 +131,9 @@ def _check_input_files(settings: settings_mod.Settings) -> None:
         prompts.load_prompts(settings.prompts)
     if settings.perplexity_corpus:
         conversations.load(settings.perplexity_corpus, "")
-    if settings.baseline:
-        baseline.load(settings.baseline)
+    for path in (settings.baseline, settings.cpu_reference):
+        if path:
+            baseline.load(path)
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:

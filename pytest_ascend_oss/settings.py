@@ -183,6 +183,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("precision_endpoint", "precision: completions (token ids, identical inputs) or "
            "chat (the server renders; inputs may differ by host and date)",
            choice(*PRECISION_ENDPOINTS), default="completions", metavar="ENDPOINT"),
+    Option("cpu_reference", "precision: a CPU FP32 baseline FILE (ascend-oss record-reference) "
+           "compared beside the gate's reference, not gated", Path, metavar="FILE"),
     Option("pooling_url", "precision: the server's pooling twin, for its last-layer hidden "
            "states (launched and embedded servers start one themselves)", url, metavar="URL"),
     Option("baseline_pooling_url", "precision: the reference server's pooling twin "
@@ -261,6 +263,7 @@ class Settings:
     precision_max_tokens: int = 256
     precision_endpoint: str = "completions"
     checkpoint: Path | None = None
+    cpu_reference: Path | None = None
     pooling_url: str | None = None
     baseline_pooling_url: str | None = None
     perplexity_corpus: str | None = None
@@ -357,14 +360,14 @@ def check_environment(settings: Settings) -> None:
                 f"--server-cmd (from {_origin(src.get('server_cmd', 'default'))}): cannot run "
                 f"{exe!r}: "
                 f"{where}; activate the environment that has vLLM, or give a full path")
-    for name in ("thresholds", "prompts", "baseline", "checkpoint"):
+    for name in ("thresholds", "prompts", "baseline", "cpu_reference", "checkpoint"):
         path = getattr(settings, name)
         if path is None:
             continue
         want_dir = name == "checkpoint"
         problem = unreadable(Path(path), want_dir)
         if problem:
-            raise SettingsError(f"--{name} {str(path)!r} (from "
+            raise SettingsError(f"--{name.replace('_', '-')} {str(path)!r} (from "
                                 f"{_origin(src.get(name, 'default'))}) {problem}")
     for name in ("results_dir", "record_baseline"):
         path = getattr(settings, name)

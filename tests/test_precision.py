@@ -71,7 +71,8 @@ def precision_run(server, ascend_settings, results_store, reference, pooling_twi
             prompts_path=s.prompts, reference_url=reference_url, baseline_path=baseline_path,
             record_path=s.record_baseline, pooling_url=pooling_twin[0],
             reference_pooling_url=reference_pooling, pooling_note=pooling_twin[1],
-            corpus=s.perplexity_corpus, endpoint=s.precision_endpoint,
+            corpus=s.perplexity_corpus, cpu_reference=s.cpu_reference,
+            endpoint=s.precision_endpoint,
             extra={"environment": results_store.data.get("environment"),
                    "server": results_store.data.get("server")},
             progress=progress)

@@ -39,6 +39,8 @@ def markdown_table(result: dict, gates: dict[str, Gate], reference_name: str) ->
     lines = [f"# 精度对比: measured results (reference: {reference_name})", "",
              "| 指标 | 基准 | 被测 | 差异 | 状态 | 阈值 |", "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if result.get("beside"):
+        lines += ["", *beside_table(result, result["beside"])]
     hidden_line = (f"Hidden states: the server's pooling twin against {hs.get('source')}, "
                    f"{hs['tokens']} sampled tokens, lowest single token {hs['min']:.4f}"
                    if cosine is not None else
@@ -50,3 +52,23 @@ def markdown_table(result: dict, gates: dict[str, Gate], reference_name: str) ->
               f"{result['perplexity_tokens']} assistant tokens of harmony conversations. "
               f"{hidden_line}.")]
     return "\n".join(lines) + "\n"
+
+
+def beside_table(gated: dict, beside: dict) -> list[str]:
+    """The server against the gate's reference and against a second one (the guide's CPU FP32)
+    side by side; the second column judges nothing."""
+    def cosine(r: dict, key: str) -> str:
+        return _figure((r.get("hidden_state") or {}).get(key), ".5f")
+
+    rows = [("Token Match Rate", f"{gated['token_match_rate']:.1%}",
+             f"{beside['token_match_rate']:.1%}"),
+            ("Cosine Similarity (mean)", cosine(gated, "mean"), cosine(beside, "mean")),
+            ("Cosine Similarity (worst prompt)", cosine(gated, "worst_prompt_mean"),
+             cosine(beside, "worst_prompt_mean")),
+            ("Perplexity rel. diff", f"{gated['perplexity_rel_diff']:+.2%}",
+             f"{beside['perplexity_rel_diff']:+.2%}"),
+            ("ROUGE-L", f"{gated['rouge_l']:.4f}", f"{beside['rouge_l']:.4f}")]
+    return [(f"## Side by side: vs the gate's reference and vs {beside['device']} "
+            f"({beside['reference']}, not gated)"), "",
+            "| 指标 | vs reference (gate) | vs " + beside["device"] + " |", "|---|---|---|",
+            *("| " + " | ".join(r) + " |" for r in rows)]

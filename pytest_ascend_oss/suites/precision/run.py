@@ -58,7 +58,7 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
            baseline_path: Path | None = None, record_path: Path | None = None,
            pooling_url: str | None = None, reference_pooling_url: str | None = None,
            pooling_note: str | None = None, corpus: str | Path | None = None,
-           extra: dict | None = None,
+           cpu_reference: Path | None = None, extra: dict | None = None,
            endpoint: str = "completions", progress: Callable[[str], None] = print) -> dict:
     """The whole comparison of the guide's verify_precision.py.
 
@@ -66,7 +66,8 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
     reference, else the comparison (see ``compare``) plus ``hidden_state``: the server's pooling
     twin (``pooling_url``) against the reference's hidden states (the baseline's, or those of
     ``reference_pooling_url``), or why that was not measured (``pooling_note``: why there is no
-    pooling twin, e.g. it did not start).
+    pooling twin, e.g. it did not start). ``cpu_reference``: a second baseline (the guide's
+    CPU FP32, from ``ascend-oss record-reference``) compared beside the gate, never gating.
     """
     if not (baseline_path or reference_url or record_path):
         return {"not_measured": NO_REFERENCE}  # before any work: nothing could be compared
@@ -110,10 +111,27 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
         forced = collect.teacher_forced(dut, model, reference["prompts"])
         result = compare(reference, candidate, forced,
                          lambda ids: vllm.detokenize(dut, model, ids))
+        if cpu_reference:
+            beside = baseline.load(cpu_reference)
+            baseline.check_compatible(cpu_reference, beside, meta)
+            if beside["perplexity"]["conversations"] != rendered_corpus or [
+                    p["prompt_ids"] for p in beside["prompts"]] != [
+                    p["prompt_ids"] for p in rendered]:
+                raise baseline.BaselineError(f"{cpu_reference}: rendered other token ids than "
+                                             "the reference; record both with this version")
+            progress(f"beside the gate: {cpu_reference}")
+            second = compare(beside, candidate, collect.teacher_forced(dut, model,
+                                                                       beside["prompts"]))
     result["hidden_state"] = _hidden_state(reference, pooling_url, api_key, model,
                                            baseline_path, progress, pooling_note)
     result["reference"] = str(baseline_path) if baseline_path else reference_url
     result["reference_device"] = reference.get("device") or "server"
+    if cpu_reference:
+        second["hidden_state"] = _hidden_state(beside, pooling_url, api_key, model,
+                                               cpu_reference, progress, pooling_note)
+        result["beside"] = {"reference": str(cpu_reference),
+                            "device": beside.get("device") or "server",
+                            **{k: v for k, v in second.items() if k not in ("prompts", "worst")}}
     return result
 
 

@@ -142,3 +142,23 @@ def test_no_hidden_states_in_a_baseline_is_not_measured(tmp_path):
     out = run._hidden_state({**reference, "hidden_states": {"entries": []}}, None, None, "m",
                             None, print, "the pooling twin did not start: boom")
     assert "did not start: boom" in out["not_measured"]
+
+
+def test_the_cpu_fp32_reference_is_shown_beside_the_gate_and_judges_nothing():
+    from pytest_ascend_oss.suites.precision import report
+
+    measured = {"mean": 0.995, "worst_prompt_mean": 0.99, "min": 0.8, "source": "gpu twin",
+                "tokens": 100}
+    result = {**RESULT, "n_prompts": 3, "rouge_l_min": 1.0, "mean_prefix_fraction": 1.0,
+              "teacher_forced_top1": 1.0, "teacher_forced_kl_mean": 0.0,
+              "perplexity_reference": 2.0, "perplexity_candidate": 2.002,
+              "hidden_state": measured,
+              "beside": {**RESULT, "token_match_rate": 0.5, "rouge_l": 0.7,
+                         "reference": "ref.json.gz", "device": "cpu-fp32-transformers",
+                         "hidden_state": {"not_measured": "no twin"}}}
+    gates = run.gates(result, LIMITS, str)
+    table = report.markdown_table(result, gates, "baseline gpu.json.gz")
+    assert "vs cpu-fp32-transformers (ref.json.gz, not gated)" in table
+    assert "| Token Match Rate | 100.0% | 50.0% |" in table
+    assert "| Cosine Similarity (mean) | 0.99500 | - |" in table
+    assert table.count("✅ PASS") == 5  # the second reference changes no verdict
