@@ -24,11 +24,13 @@ pytestmark = pytest.mark.selfcheck
 @pytest.fixture(scope="session")
 def selfcheck(ascend_settings, server, thresholds, checkpoint, progress, twin_server):
     pooling_url = ascend_settings.pooling_url
-    if pooling_url is None:
-        twin = twin_server("pooling-twin", pooling=True)  # embedded and launched servers
-        pooling_url = twin.base_url if twin else None
-    return SelfCheck(ascend_settings, server, thresholds, Path(__file__).parent, checkpoint,
-                     progress, pooling_url)
+    if pooling_url is None and ascend_settings.mode == "launch":
+        pooling_url = twin_server("pooling-twin", pooling=True).base_url
+    # The embedded server's twin is the self-check's own: it stops it before each variant.
+    check = SelfCheck(ascend_settings, server, thresholds, Path(__file__).parent, checkpoint,
+                      progress, pooling_url)
+    yield check
+    check.close()
 
 
 def test_healthy_server_passes_every_criterion(selfcheck, record):

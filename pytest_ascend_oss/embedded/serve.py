@@ -12,6 +12,12 @@ from .model import MAX_MODEL_LEN, MODEL_NAME, ensure_model
 # when that fraction is not free; an explicit budget skips the check. 131,072 tokens of this
 # model's KV cache take 64 MiB per sequence, so 2 GiB covers 16 concurrent full contexts.
 KV_CACHE_GIB = "2"
+# For the servers that only answer a few short requests at a time (a pooling twin, a self-check
+# variant): a canary server takes ~4 GB (API server ~1.2, engine ~1, worker ~2 with its KV
+# cache), and with four alive on a 24 GiB box shared with the test processes, CI saw the fourth
+# refuse to start ("Available memory on node 0 (1.68/23.59 GiB) ... less than requested memory
+# for kv (2.0 GiB)").
+SMALL_KV_CACHE_GIB = "1"  # the plugin's pooling twin uses the same figure
 
 # vLLM CPU keeps one core out of its OpenMP pool for the scheduler and API server. On a 2-core box
 # that halves the compute: a 131,072-token prefill of the canary measured 56 s with the default
@@ -27,6 +33,7 @@ def embedded_command(
     extra: list[str] | None = None,
     log=print,
     perturb: float = 0.0,
+    kv_cache_gib: str = KV_CACHE_GIB,
 ) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) for vLLM CPU serving the embedded model with gpt-oss's parsers on."""
     model = ensure_model(log, perturb)
@@ -43,15 +50,16 @@ def embedded_command(
         "--enable-auto-tool-choice",
         *(extra or []),
     ]
-    env = engine_environment(os.environ, len(os.sched_getaffinity(0)))
+    env = engine_environment(os.environ, len(os.sched_getaffinity(0)), kv_cache_gib)
     env["TIKTOKEN_ENCODINGS_BASE"] = str(vocab_dir())
     return argv, env
 
 
-def engine_environment(environ, usable_cpus: int) -> dict[str, str]:
+def engine_environment(environ, usable_cpus: int, kv_cache_gib: str = KV_CACHE_GIB
+                       ) -> dict[str, str]:
     """``environ`` plus vLLM CPU's settings for the embedded server; the user's values win."""
     env = dict(environ)
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB)
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", kv_cache_gib)
     if usable_cpus <= SMALL_BOX_CPUS:
         env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     return env

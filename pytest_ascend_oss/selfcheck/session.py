@@ -32,6 +32,11 @@ class SelfCheck:
                  pooling_url: str | None = None):
         self.settings, self.server, self.profile = settings, server, profile
         self.pooling_url = pooling_url
+        # The embedded server's pooling twin, started by the self-check itself when a run
+        # needs it and stopped before a launched variant starts: with the variant and its own
+        # twin that would be four servers (~16 GB), more than a 24 GiB CI box had free.
+        self._twin = contextlib.ExitStack()
+        self._twin_url: str | None = None
         self.tests_dir, self.checkpoint, self.progress = tests_dir, checkpoint, progress
         self.root = Path(settings.results_dir) / "selfcheck"
         self.cells: dict[str, cells.Cell] = {}
@@ -92,10 +97,11 @@ class SelfCheck:
                 ) -> Iterator[Endpoint]:
         """The embedded server again with ``embedded`` changed (dtype, perturb, max_model_len),
         or its pooling twin, for this block only: stopped before the next fault's start."""
-        from ..embedded.serve import embedded_command
+        from ..embedded.serve import SMALL_KV_CACHE_GIB, embedded_command
         from ..suites.precision.hidden import pooling_argv
 
-        argv, env = embedded_command(log=lambda m: None, **embedded)
+        argv, env = embedded_command(log=lambda m: None, kv_cache_gib=SMALL_KV_CACHE_GIB,
+                                     **embedded)
         if pooling:
             argv = pooling_argv(argv)
         stops: list[Callable[[], None]] = []
@@ -111,6 +117,20 @@ class SelfCheck:
 
     # -- the runs ---------------------------------------------------------------------------
 
+    def _healthy_twin(self) -> str | None:
+        """The server's pooling twin: the user's (or the plugin's), else the embedded one."""
+        if self.pooling_url or self.settings.mode != "embedded":
+            return self.pooling_url
+        if self._twin_url is None:
+            self._twin_url = self._twin.enter_context(
+                self.variant("pooling-twin", pooling=True)).base_url
+        return self._twin_url
+
+    def close(self) -> None:
+        """Stop the pooling twin the self-check started (if any)."""
+        self._twin.close()
+        self._twin_url = None
+
     def _run(self, fault: str, url: str, suites: list[str], pooling_url: str | None
              ) -> cells.Cell:
         pooled = ["--pooling-url", pooling_url] if pooling_url and "precision" in suites else []
@@ -123,7 +143,7 @@ class SelfCheck:
     def healthy(self) -> cells.Cell:
         if HEALTHY not in self.cells:
             self.reference()  # a recorded reference is ready before anything is timed
-            self._run(HEALTHY, self.server.base_url, ALL_SUITES, self.pooling_url)
+            self._run(HEALTHY, self.server.base_url, ALL_SUITES, self._healthy_twin())
         return self.cells[HEALTHY]
 
     def fault(self, name: str) -> cells.Cell | None:
@@ -136,12 +156,14 @@ class SelfCheck:
         if not fault.launched:
             delay = plan.delay_s(self.profile, name, suites)
             with proxy.serving(self.server.base_url, name, delay) as url:
-                return self._run(name, url, suites, self.pooling_url)
+                twin = self._healthy_twin() if "precision" in suites else None
+                return self._run(name, url, suites, twin)
         if self.settings.mode != "embedded":
             self.skipped[name] = ("not applicable: a launched variant of the embedded default; "
                                   f"this session judges a {self.settings.mode}ed server")
             self.write()
             return None
+        self.close()  # at most three servers: this one, the variant and the variant's twin
         with contextlib.ExitStack() as stack:
             broken = stack.enter_context(self.variant(name, **fault.launched))
             pooled = None
