@@ -35,10 +35,13 @@ def how_it_ended(code: int) -> str:
 def down_reason(endpoint: Endpoint, process: ServerProcess | None, api_key=None) -> str | None:
     """None while the server serves; otherwise the whole story, for the first test that finds
     it down: what happened, the diagnosis and remedy from the log, and the log's tail."""
-    if process is not None and process.exit_code() is not None:
-        what = f"the server process (pid {process.pid}) {how_it_ended(process.exit_code())}"
-    else:
+    what = None if process is None or process.exit_code() is None else _ended(process)
+    if what is None:
         what = _health_problem(endpoint, api_key)
+        # A process that was dying when first asked has usually ended by the time /health has
+        # been refused three times: its exit (a signal, the OOM killer) is the better story.
+        if what is not None and process is not None and process.exit_code() is not None:
+            what = _ended(process)
     if what is None:
         return None
     lines = [f"server died: {what}"]
@@ -54,6 +57,10 @@ def down_reason(endpoint: Endpoint, process: ServerProcess | None, api_key=None)
         lines.append("attached server: its log is on its host; the first error there is the "
                      "cause")
     return "\n".join(lines)
+
+
+def _ended(process: ServerProcess) -> str:
+    return f"the server process (pid {process.pid}) {how_it_ended(process.exit_code())}"
 
 
 def _health_problem(endpoint: Endpoint, api_key) -> str | None:
