@@ -349,8 +349,10 @@ def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoin
             if s.mode == "launch":
                 argv, env = argv_tools.split_command(s.server_cmd), None
             else:
+                from .embedded.serve import SMALL_KV_CACHE_GIB  # only when embedded
+
                 # a pooling twin answers one short request at a time: a small KV cache
-                small = {"kv_cache_gib": "1"} if pooling else {}
+                small = {"kv_cache_gib": SMALL_KV_CACHE_GIB} if pooling else {}
                 argv, env = _embedded_command(dtype=dtype, log=lambda m: None, **small)
             if pooling:
                 argv = pooling_argv(argv)

@@ -17,7 +17,7 @@ KV_CACHE_GIB = "2"
 # cache), and with four alive on a 24 GiB box shared with the test processes, CI saw the fourth
 # refuse to start ("Available memory on node 0 (1.68/23.59 GiB) ... less than requested memory
 # for kv (2.0 GiB)").
-SMALL_KV_CACHE_GIB = "1"  # the plugin's pooling twin uses the same figure
+SMALL_KV_CACHE_GIB = "1"
 
 # vLLM CPU keeps one core out of its OpenMP pool for the scheduler and API server. On a 2-core box
 # that halves the compute: a 131,072-token prefill of the canary measured 56 s with the default
