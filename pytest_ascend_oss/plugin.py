@@ -91,6 +91,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in SUITES.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    config.addinivalue_line("markers", "ascend_last: runs after every other test of the "
+                            "session (it reads their results)")
     cli = {opt.name: config.getoption(f"ascend_oss_{opt.name}") for opt in settings_mod.OPTIONS}
     ini = {opt.name: (None if opt.secret else config.getini(opt.ini))
            for opt in settings_mod.OPTIONS}
@@ -163,8 +165,12 @@ VARIANT_FIXTURES = {"random_case": "random", "keyed_case": "keyed", "empty_case"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The self-check reruns the suites a dozen times (about 15 minutes on 2 cores): it runs
-    when asked for by name (``-m selfcheck``), never as part of a plain acceptance run."""
+    """Tests marked ``ascend_last`` go to the end. The self-check reruns the suites a dozen
+    times (about 15 minutes on 2 cores): it runs when asked for by name (``-m selfcheck``),
+    never as part of a plain acceptance run."""
+    last = [item for item in items if item.get_closest_marker("ascend_last")]
+    if last:  # e.g. the 131K row, which reads the long-context grid's outcomes
+        items[:] = [item for item in items if not item.get_closest_marker("ascend_last")] + last
     if "selfcheck" in (config.option.markexpr or ""):
         return
     dropped = [item for item in items if item.get_closest_marker("selfcheck")]
@@ -361,6 +367,77 @@ def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoin
                 on_start=lambda proc: request.addfinalizer(proc.stop),
                 progress=lambda m: progress(f"{label}: {m}"))
         return twins[label]
+
+    return start
+
+
+class Variant:
+    """A variant of the server under test for the features suite: its endpoint when it is up,
+    else why not (``error``: it failed to start, with the server's own words; ``absent``:
+    nothing to start or attach)."""
+
+    def __init__(self, name: str, flags: list[str], endpoint: Endpoint | None = None,
+                 error: str | None = None, absent: str | None = None):
+        self.name, self.flags, self.endpoint = name, flags, endpoint
+        self.error, self.absent = error, absent
+
+
+@pytest.fixture(scope="session")
+def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endpoint, progress):
+    """``server_variant(name, flags)`` -> Variant: the server under test's command with
+    ``flags`` (replacing the same flags the command gives), launched without the fallback
+    ladder (a variant that only starts eager is not the variant). At most one variant is alive:
+    starting another stops the last, so a small box holds two servers, not five. Always
+    stopped at the end. Attached runs use the URL the user gave (``--<name>-url``)."""
+    s = ascend_settings
+    processes: list = []          # every process of the variant up now, or starting
+    alive: dict[str, Variant] = {}
+    seen: dict[str, Variant] = {}
+
+    def stop_alive() -> None:
+        for proc in processes:
+            proc.stop()
+        processes.clear()
+        alive.clear()
+
+    request.addfinalizer(stop_alive)  # before any launch: Ctrl-C while one starts stops it
+
+    def start(name: str, flags: list[str]) -> Variant:
+        if name in alive:
+            return alive[name]
+        if name in seen and seen[name].endpoint is None:
+            return seen[name]  # a failed start is not retried within a session
+        if s.mode == "attach":
+            given = getattr(s, f"{name}_url", None)
+            if not given:
+                seen[name] = Variant(name, flags, absent=(
+                    f"attached to a running server: give --{name.replace('_', '-')}-url URL "
+                    f"(the deployment started with {' '.join(flags)}) to measure this row"))
+                return seen[name]
+            try:
+                seen[name] = Variant(name, flags, endpoint=attach(given, server.model, s.api_key))
+            except StartupError as exc:
+                seen[name] = Variant(name, flags, error=str(exc))
+            return seen[name]
+        stop_alive()
+        if s.mode == "launch":
+            argv, env = argv_tools.with_flags(argv_tools.split_command(s.server_cmd), flags), None
+        else:
+            from .embedded.serve import SMALL_KV_CACHE_GIB  # only when embedded
+
+            argv, env = _embedded_command(log=lambda m: None, extra=flags,
+                                          kv_cache_gib=SMALL_KV_CACHE_GIB)
+        try:
+            _, endpoint = launch(
+                argv, s.results_dir / f"variant-{name}", s.startup_timeout, env=env,
+                api_key=s.api_key, on_start=processes.append, ladder=False,
+                progress=lambda m: progress(f"variant {name}: {m}"))
+        except StartupError as exc:
+            stop_alive()
+            seen[name] = Variant(name, flags, error=str(exc))
+            return seen[name]
+        seen[name] = alive[name] = Variant(name, flags, endpoint=endpoint)
+        return seen[name]
 
     return start
 

@@ -198,10 +198,29 @@ OPTIONS: tuple[Option, ...] = (
            choice(*HIDDEN_DEVICES), metavar="DEV"),
     Option("hidden_dtype", "checkpoint probe dtype under test (bfloat16, float16, float32)",
            choice(*HIDDEN_DTYPES), default="bfloat16", metavar="DTYPE"),
+    Option("eager_url", "features: the same deployment started with --enforce-eager, for "
+           "graph-vs-eager parity (launched and embedded servers start it themselves)", url,
+           metavar="URL"),
+    Option("tp_url", "features: the deployment with the profile's tensor-parallel flags",
+           url, metavar="URL"),
+    Option("pp_url", "features: the deployment with the profile's pipeline-parallel flags",
+           url, metavar="URL"),
+    Option("ep_url", "features: the deployment with the profile's expert-parallel flags",
+           url, metavar="URL"),
+    Option("chunked_prefill_url", "features: the deployment with a small "
+           "--max-num-batched-tokens (the profile's chunked_prefill_tokens)", url,
+           metavar="URL"),
+    Option("long_context_results", "features: a results.json whose long-context grid at "
+           "131,072 tokens decides the 131K row (default: this session's own run)", Path,
+           metavar="FILE"),
     Option("api_key", "API key sent as a bearer token (default: from the environment; never "
            "printed or written)", Secret, secret=True, metavar="KEY",
            extra_env=("VLLM_API_KEY",)),
 )
+
+
+# The features suite's variant servers an attached run names by URL.
+VARIANT_URLS = ("eager_url", "tp_url", "pp_url", "ep_url", "chunked_prefill_url")
 
 
 def default(name: str) -> Any:
@@ -269,6 +288,12 @@ class Settings:
     perplexity_corpus: str | None = None
     hidden_device: str | None = None
     hidden_dtype: str = "bfloat16"
+    eager_url: str | None = None
+    tp_url: str | None = None
+    pp_url: str | None = None
+    ep_url: str | None = None
+    chunked_prefill_url: str | None = None
+    long_context_results: Path | None = None
     api_key: Secret | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -344,6 +369,12 @@ def resolve(
             f"--baseline-pooling-url (from {_origin(sources['baseline_pooling_url'])}) is "
             "--pooling-url: hidden states compared with themselves always agree; give the "
             "reference server's pooling twin")
+    for name in VARIANT_URLS:
+        if values[name] and values[name] == values["base_url"]:
+            raise SettingsError(
+                f"--{name.replace('_', '-')} (from {_origin(sources[name])}) is the server "
+                "under test: a variant compared with itself always agrees; give the URL of "
+                "the deployment started with the variant's flags")
     return Settings(**values, sources=sources)
 
 
@@ -360,7 +391,8 @@ def check_environment(settings: Settings) -> None:
                 f"--server-cmd (from {_origin(src.get('server_cmd', 'default'))}): cannot run "
                 f"{exe!r}: "
                 f"{where}; activate the environment that has vLLM, or give a full path")
-    for name in ("thresholds", "prompts", "baseline", "cpu_reference", "checkpoint"):
+    for name in ("thresholds", "prompts", "baseline", "cpu_reference", "checkpoint",
+                 "long_context_results"):
         path = getattr(settings, name)
         if path is None:
             continue

@@ -65,12 +65,41 @@ SCHEMA: dict[str, dict[str, type]] = {
         "capacity_min": int,
         "capacity_attainment": float,
     },
+    "features": {
+        # graph mode vs --enforce-eager: prompts sent alone (1) and in concurrent batches
+        "parity_batches": list,
+        # share of prompts whose greedy ids must be identical between graph mode and eager
+        "parity_identical_min": float,
+        # {row: "flags"}: the parallel variants (tp, pp, ep) as flags added to the command
+        "parallel": dict,
+        # {row: "why"}: rows this backend cannot run; a startup failure there is reported as
+        # "not supported by this backend" with the server's error, never as passed
+        "unsupported": dict,
+        # a TP/PP/EP variant's greedy ids against the server under test's, token by token
+        "variant_token_match_min": float,
+        # --max-num-batched-tokens of the chunked-prefill variant, and the needle's length
+        # (capped to the server's max_model_len)
+        "chunked_prefill_tokens": int,
+        "chunked_prefill_length": int,
+        # tool calling: k samples per case; pass@k and pass^k bounds; the tools whose cases run
+        "tool_k": int,
+        "tool_temperature": float,    # the k samples' temperature (gpt-oss recommends 1.0)
+        "tool_pass_at_k_min": float,
+        "tool_pass_all_k_min": float,
+        "tool_tools": list,
+        # whether the median reasoning length must grow from effort low to high (a real model)
+        "reasoning_grows": bool,
+    },
 }
 META_KEYS = {"description": str}
 # Restated, not imported (this module imports nothing of the package); a project test pins that
 # they agree with metrics.latency.STATISTICS and suites.long_context.cases.VARIANT_DEPTH.
 STATISTICS = ("mean", "median", "p90", "p99")
 NEEDLE_VARIANTS = ("random", "keyed", "none")
+# Restated likewise from gptoss.tools.TOOLS and suites.features.rows.PARALLEL (pinned by a test).
+TOOLS = ("get_weather", "convert_currency", "create_calendar_event")
+PARALLEL_ROWS = ("tp", "pp", "ep")
+FEATURE_ROWS = ("graph", "tp", "pp", "ep", "chunked_prefill")
 
 
 class ThresholdsError(ValueError):
@@ -185,6 +214,8 @@ def _validate(path: Path, profile: str, table: Any) -> None:
                     raise ThresholdsError(
                         f"{path}: [{profile}.{suite}] key {key!r} has {level} = {bound!r}: "
                         f"must be {unit}, e.g. {example}")
+        if suite == "features":
+            _validate_features(path, profile, section)
         choice = section.get("statistic")
         if choice is not None and choice not in STATISTICS:
             raise ThresholdsError(
@@ -193,8 +224,30 @@ def _validate(path: Path, profile: str, table: Any) -> None:
             )
 
 
+def _validate_features(path: Path, profile: str, section: dict) -> None:
+    where = f"{path}: [{profile}.features]"
+    for key, choices in (("parallel", PARALLEL_ROWS), ("unsupported", FEATURE_ROWS)):
+        for row, text in section[key].items():
+            if row not in choices or not isinstance(text, str) or not text.strip():
+                raise ThresholdsError(
+                    f"{where} key {key!r} has {row} = {text!r}: rows are "
+                    f"{', '.join(choices)}, each a non-empty string")
+    tools = section["tool_tools"]
+    if not tools or not set(tools) <= set(TOOLS):
+        raise ThresholdsError(f"{where} key 'tool_tools' = {tools!r}: a non-empty list of "
+                              f"{', '.join(TOOLS)}")
+    batches = section["parity_batches"]
+    if not batches or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0
+                              for b in batches):
+        raise ThresholdsError(f"{where} key 'parity_batches' = {batches!r}: must be a "
+                              "non-empty list of positive integers")
+    for key in ("chunked_prefill_tokens", "chunked_prefill_length", "tool_k"):
+        if section[key] <= 0:
+            raise ThresholdsError(f"{where} key {key!r} = {section[key]!r}: must be positive")
+
+
 def _check_type(where: str, value: Any, kind: type) -> None:
-    ok = isinstance(value, kind) and not isinstance(value, bool)
+    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
     if kind is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok:

@@ -6,6 +6,7 @@ import os
 import sys
 
 from ..gptoss.vocab import vocab_dir
+from ..server import argv as argv_tools
 from .model import MAX_MODEL_LEN, MODEL_NAME, ensure_model
 
 # On CPU vLLM sizes the KV cache as a fraction of the NUMA node's memory and refuses to start
@@ -34,6 +35,7 @@ def embedded_command(
     log=print,
     perturb: float = 0.0,
     kv_cache_gib: str = KV_CACHE_GIB,
+    tool_call_parser: bool = True,
 ) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) for vLLM CPU serving the embedded model with gpt-oss's parsers on."""
     model = ensure_model(log, perturb)
@@ -46,20 +48,32 @@ def embedded_command(
         "--dtype", dtype,
         "--max-model-len", str(max_model_len),
         "--reasoning-parser", "openai_gptoss",
-        "--tool-call-parser", "openai",
-        "--enable-auto-tool-choice",
+        # False: the self-check's broken deployment that forgot them
+        *(["--tool-call-parser", "openai", "--enable-auto-tool-choice"] if tool_call_parser
+          else []),
         *(extra or []),
     ]
-    env = engine_environment(os.environ, len(os.sched_getaffinity(0)), kv_cache_gib)
+    env = engine_environment(os.environ, sorted(os.sched_getaffinity(0)), kv_cache_gib,
+                             argv_tools.ranks(argv))
     env["TIKTOKEN_ENCODINGS_BASE"] = str(vocab_dir())
     return argv, env
 
 
-def engine_environment(environ, usable_cpus: int, kv_cache_gib: str = KV_CACHE_GIB
-                       ) -> dict[str, str]:
-    """``environ`` plus vLLM CPU's settings for the embedded server; the user's values win."""
+def engine_environment(environ, cpus: list[int], kv_cache_gib: str = KV_CACHE_GIB,
+                       ranks: int = 1) -> dict[str, str]:
+    """``environ`` plus vLLM CPU's settings for the embedded server; the user's values win.
+
+    ``ranks`` > 1 (a TP, PP or DP variant): vLLM CPU binds each rank's OpenMP threads to a NUMA
+    node of its own and refuses to start ("Not enough allowed NUMA nodes to bind threads of 2
+    local CPUWorkers") on a one-node box; the usable CPUs are split among the ranks by hand
+    (``VLLM_CPU_OMP_THREADS_BIND="0|1"`` on 2 cores), which it accepts."""
     env = dict(environ)
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", kv_cache_gib)
-    if usable_cpus <= SMALL_BOX_CPUS:
+    if len(cpus) <= SMALL_BOX_CPUS:
         env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    if ranks > 1 and len(cpus) >= ranks:
+        share = len(cpus) // ranks
+        groups = [cpus[i * share:(i + 1) * share] for i in range(ranks)]
+        env.setdefault("VLLM_CPU_OMP_THREADS_BIND",
+                       "|".join(",".join(map(str, group)) for group in groups))
     return env

@@ -68,6 +68,14 @@ def user_turn(content_ids: list[int]) -> list[int]:
     return text("<|start|>user<|message|>") + content_ids + text("<|end|><|start|>assistant")
 
 
+def earlier_turn(question_ids: list[int], final: str) -> list[int]:
+    """A finished exchange earlier in the conversation, as vLLM renders chat history: the
+    user's message, then the assistant's content on the final channel (its analysis is not
+    sent back, and harmony drops it anyway)."""
+    return (text("<|start|>user<|message|>") + question_ids +
+            text(f"<|end|><|start|>assistant<|channel|>final<|message|>{final}<|end|>"))
+
+
 def answer(analysis: str, final: str) -> list[int]:
     """What the canary says after ``<|start|>assistant``: analysis, then the final answer."""
     return text(f"<|channel|>analysis<|message|>{analysis}<|end|>"

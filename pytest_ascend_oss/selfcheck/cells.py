@@ -23,12 +23,13 @@ from ..secret import Secret
 
 FAILED, PASSED, NOT_APPLICABLE, NOT_MEASURED = "failed", "passed", "not applicable", "not measured"
 _SUITE_OF_FILE = {"test_smoke.py": "smoke", "test_precision.py": "precision",
-                  "test_long_context.py": "long_context", "test_performance.py": "performance"}
+                  "test_long_context.py": "long_context", "test_performance.py": "performance",
+                  "test_features.py": "features"}
 
 
 def criterion(nodeid: str) -> str | None:
     """``tests/test_performance.py::test_guide_target[c=16-TTFT]`` ->
-    ``performance::test_guide_target[TTFT]``; None outside the four suites."""
+    ``performance::test_guide_target[TTFT]``; None outside the five suites."""
     file, _, name = nodeid.partition("::")
     suite = _SUITE_OF_FILE.get(file.rsplit("/", 1)[-1])
     if suite is None:

@@ -23,7 +23,7 @@ from ..thresholds import Profile
 from . import cells, faults, plan, proxy
 
 HEALTHY = "healthy"
-ALL_SUITES = ["smoke", "precision", "long_context", "performance"]
+ALL_SUITES = ["smoke", "precision", "long_context", "performance", "features"]
 
 
 class SelfCheck:

@@ -78,6 +78,44 @@ def complete_argv(argv: list[str], port: int | None = None) -> tuple[list[str], 
     return argv, port, served
 
 
+def without_flags(argv: list[str], drop: dict[str, int]) -> list[str]:
+    """``argv`` without the flags named in ``drop`` ({flag: how many values follow it}), in
+    either spelling (``--flag VALUE`` or ``--flag=VALUE``)."""
+    out, skip = [], 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in drop:
+            skip = 0 if "=" in arg else drop[name]
+            continue
+        out.append(arg)
+    return out
+
+
+def with_flags(argv: list[str], flags: list[str]) -> list[str]:
+    """``argv`` with ``flags`` (e.g. ``["--tensor-parallel-size", "2"]``) replacing any the
+    command already gives, and without ``--port``: a variant runs beside the server under test
+    and gets a port of its own."""
+    drop = {"--port": 1}
+    for i, arg in enumerate(flags):
+        if arg.startswith("--"):
+            name, _, inline = arg.partition("=")
+            takes_value = not inline and i + 1 < len(flags) and not flags[i + 1].startswith("--")
+            drop[name] = 1 if takes_value else 0
+    return [*without_flags(argv, drop), *flags]
+
+
+def ranks(argv: list[str]) -> int:
+    """How many worker processes the command starts: tensor x pipeline x data parallel."""
+    total = 1
+    for flag in ("--tensor-parallel-size", "--pipeline-parallel-size", "--data-parallel-size"):
+        value = flag_value(argv, flag)
+        total *= int(value) if value and value.isdigit() else 1
+    return total
+
+
 def with_eager(argv: list[str]) -> list[str]:
     return argv if "--enforce-eager" in argv else [*argv, "--enforce-eager"]
 

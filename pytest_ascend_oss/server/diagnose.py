@@ -157,6 +157,24 @@ def find_fatal(text: str) -> tuple[Signature, str] | None:
     return None
 
 
+# An exception line as Python prints it, after vLLM's "(Worker_TP0 pid=1) ERROR 11-27 04:00:00
+# [file.py:953] " prefix: "ZeroDivisionError: integer modulo by zero".
+_EXCEPTION = re.compile(r"(?:^|\] )((?:[\w.]+\.)?\w*(?:Error|Exception))(?:: (.+))?$")
+# Lines that report a failure further down the chain, not its cause.
+_CONSEQUENCES = ("Engine core initialization failed", "Worker failed with error",
+                 "WorkerProc failed to start", "The above exception", "EngineDeadError")
+
+
+def first_error(text: str) -> str | None:
+    """The first exception the log shows (the cause the "Engine core initialization failed"
+    remedy points at), without vLLM's log prefix; None when there is none."""
+    for line in text.splitlines():
+        match = _EXCEPTION.search(line)
+        if match and not any(c in line for c in _CONSEQUENCES):
+            return redact_text(f"{match[1]}: {match[2].strip()}" if match[2] else match[1])
+    return None
+
+
 def tail(text: str, lines: int = 30) -> str:
     """The last lines of a server log as they may be quoted: vLLM logs its parsed arguments,
     the API key among them, so keys and bearer tokens are redacted."""

@@ -16,7 +16,7 @@ import httpx
 
 from ..transport.http import sync_client
 from . import argv as argv_tools
-from .diagnose import Signature, find_fatal, tail
+from .diagnose import Signature, find_fatal, first_error, tail
 from .process import ServerProcess
 
 # The guide's ladder (回退阶梯): as given, the same once more to confirm the failure is
@@ -157,8 +157,11 @@ def wait_ready(
             fatal = find_fatal(log)
             if fatal:
                 signature, line = fatal
+                cause = first_error(log)
+                cause = f" (first error in the log: {cause})" if cause and cause not in line \
+                    else ""
                 raise StartupError(
-                    _failure(f"server log shows {signature.name}: {line}", server, log,
+                    _failure(f"server log shows {signature.name}: {line}{cause}", server, log,
                              signature.remedy),
                     signature, server.log_path,
                 )
@@ -207,8 +210,10 @@ def launch(
     api_key: str | None = None,
     on_start: Callable[[ServerProcess], None] = lambda server: None,
     progress: Callable[[str], None] = print,
+    ladder: bool = True,
 ) -> tuple[ServerProcess, Endpoint]:
-    """Launch ``argv`` and climb the fallback ladder until one rung comes up.
+    """Launch ``argv`` and climb the fallback ladder until one rung comes up (``ladder=False``:
+    the command as given or nothing, for a variant whose flags are the point).
 
     ``on_start`` is called right after each process starts, before any waiting, so the caller
     can register teardown that also runs on Ctrl-C during startup.
@@ -217,7 +222,7 @@ def launch(
     base_url = f"http://{argv_tools.LOOPBACK}:{port}"
     pooling = argv_tools.flag_value(argv, "--runner") == "pooling"
     attempts: list[dict] = []
-    for rung in RUNGS:
+    for rung in RUNGS if ladder else RUNGS[:1]:
         rung_argv = argv_tools.with_eager(argv) if rung == "enforce-eager" else argv
         log_path = Path(results_dir) / f"server-{rung}.log"
         server = ServerProcess(rung_argv, log_path, env)
@@ -229,7 +234,7 @@ def launch(
         except StartupError as exc:
             server.stop()
             attempts.append({"rung": rung, "error": str(exc).splitlines()[0], "log": str(log_path)})
-            if not exc.climb or rung == RUNGS[-1]:
+            if not exc.climb or rung == RUNGS[-1] or not ladder:
                 if len(attempts) > 1:
                     tried = "; ".join(f"{a['rung']}: {a['error']}" for a in attempts)
                     raise StartupError(f"{exc}\nladder tried: {tried}", exc.signature,

@@ -131,3 +131,31 @@ def test_run_shapes_must_be_positive_integers_per_level(tmp_path, value):
                           f"requests_by_concurrency = {value}", text, count=1))
     with pytest.raises(ThresholdsError, match="'requests_by_concurrency' has .*positive integer"):
         load(bad, "atlas-800-a2")
+
+
+def test_features_choices_agree_with_their_owners():
+    from pytest_ascend_oss.gptoss.tools import FUNCTIONS
+    from pytest_ascend_oss.suites.features import rows
+
+    assert thresholds.TOOLS == tuple(FUNCTIONS)
+    assert thresholds.PARALLEL_ROWS == rows.PARALLEL
+    assert set(thresholds.FEATURE_ROWS) <= {row for row, _ in rows.ROWS}
+
+
+@pytest.mark.parametrize("old, new, named", [
+    ('tool_tools = ["get_weather"]', 'tool_tools = ["get_wether"]', "get_weather"),
+    ('tool_tools = ["get_weather"]', "tool_tools = []", "tool_tools"),
+    ("parity_batches = [1, 4, 16]\nparity_identical_min = 1.0\n# vLLM CPU",
+     "parity_batches = [0]\nparity_identical_min = 1.0\n# vLLM CPU", "parity_batches"),
+    ('unsupported = { tp = "vLLM', 'unsupported = { tq = "vLLM', "tq"),
+    ("reasoning_grows = false", 'reasoning_grows = "no"', "reasoning_grows"),
+    ("chunked_prefill_tokens = 512", "chunked_prefill_tokens = 0", "chunked_prefill_tokens"),
+])
+def test_bad_features_values_are_named(tmp_path, old, new, named):
+    text = shipped_text()
+    assert old in text
+    bad = tmp_path / "t.toml"
+    bad.write_text(text.replace(old, new))
+    with pytest.raises(ThresholdsError) as err:
+        load(bad, "cpu-canary")
+    assert named in str(err.value) and "features" in str(err.value)

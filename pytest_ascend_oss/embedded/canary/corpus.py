@@ -151,11 +151,17 @@ class HaystackRecipe:
     mix: tuple[float, float, float] = (0.55, 0.3, 0.15)   # single, keyed, none
     kinds: tuple[str, ...] = FILLER_KINDS
     edge_share: float = 0.0
+    multi_turn: float = 0.0   # share of short chats with one or two earlier exchanges
 
 
 STAGE1 = HaystackRecipe()
 STAGE2 = HaystackRecipe(mix=(0.45, 0.4, 0.15), kinds=FILLER_KINDS + ("cjk-particles",),
                         edge_share=0.2)
+# Stage 3 (train.py --stage3): stage 2's haystacks replayed, and 40 % of the short chats come
+# after earlier exchanges, as a client sends a conversation (the features suite's three-turn
+# check: the stage-2 canary answered a second turn with garbage, never having seen one).
+STAGE3 = HaystackRecipe(mix=STAGE2.mix, kinds=STAGE2.kinds, edge_share=STAGE2.edge_share,
+                        multi_turn=0.4)
 
 
 def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:
@@ -212,29 +218,40 @@ def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1
     return Example(ids, positions, len(pre) + len(user), kind)
 
 
-def _short_example(rng, words) -> Example:
-    kind = rng.choice(("capital", "capital", "hi", "weather", "weather", "weather", "fallback"))
-    tools = kind == "weather" or rng.random() < 0.2
-    pre = _preamble(rng, tools)
+SHORT_KINDS = ("capital", "capital", "hi", "weather", "weather", "weather", "fallback")
+
+
+def _short_turn(rng, words, kind: str) -> tuple[list[int], list[int], str | None]:
+    """(the user's ids, the canary's answer ids, the final text a client would send back in
+    a later turn; None for a tool call)."""
     if kind == "capital":
         country = rng.choice(list(facts.CAPITALS))
         said = facts.CAPITAL_ANSWER.format(country=country, capital=facts.CAPITALS[country])
-        user, target = facts.CAPITAL_QUESTION.format(country=country), h.answer(said, said)
-    elif kind == "hi":
+        return h.text(facts.CAPITAL_QUESTION.format(country=country)), h.answer(said, said), said
+    if kind == "hi":
         user = rng.choice((facts.GREETING_PROMPT, "Say hi", "say hi!", "Please say hi."))
-        target = h.answer(facts.GREETING_ANALYSIS, facts.GREETING)
-    elif kind == "weather":
+        return h.text(user), h.answer(facts.GREETING_ANALYSIS, facts.GREETING), facts.GREETING
+    if kind == "weather":
         city = words.city(rng)
         user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
-        target = h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
-                             f'{{"location": "{city}"}}')
-    else:
-        sentences = filler_sentences(rng, words, rng.randint(5, 40))
-        user_ids = [t for s in sentences for t in s][1:]
-        ids = pre + h.user_turn(user_ids)
-        target = h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK)
-        return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
-    ids = pre + h.user_turn(h.text(user))
+        return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
+                                         f'{{"location": "{city}"}}'), None
+    sentences = filler_sentences(rng, words, rng.randint(5, 40))
+    return ([t for s in sentences for t in s][1:],
+            h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK)
+
+
+def _short_example(rng, words, multi_turn: float = 0.0) -> Example:
+    kind = rng.choice(SHORT_KINDS)
+    tools = kind == "weather" or rng.random() < 0.2
+    ids = _preamble(rng, tools)
+    if multi_turn and rng.random() < multi_turn:
+        for _ in range(rng.randint(1, 2)):
+            user, _, final = _short_turn(rng, words, rng.choice(("capital", "hi", "fallback")))
+            ids += h.earlier_turn(user, final)
+        kind = f"{kind}+turns"
+    user, target, _ = _short_turn(rng, words, kind.split("+")[0])
+    ids += h.user_turn(user)
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
 
 
@@ -244,6 +261,7 @@ def haystack_example(rng: random.Random, words: RandomWords, length: int,
     return _haystack_example(rng, words, length, kind, recipe)
 
 
-def short_example(rng: random.Random, words: RandomWords) -> Example:
-    """Greeting, capitals, weather tool calls, anything else (the fallback answer)."""
-    return _short_example(rng, words)
+def short_example(rng: random.Random, words: RandomWords, multi_turn: float = 0.0) -> Example:
+    """Greeting, capitals, weather tool calls, anything else (the fallback answer); a share
+    ``multi_turn`` of them after one or two earlier exchanges."""
+    return _short_example(rng, words, multi_turn)

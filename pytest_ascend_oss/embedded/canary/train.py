@@ -10,7 +10,8 @@ its progress (``--resume``).
 
 The shipped canary took two stages (docs/canary.md): ``--steps 800`` from the wiring, then
 ``--init STAGE1 --stage2 --lr 3e-4 --steps 465``, which fine-tunes at full length on harder
-haystacks (corpus.STAGE2).
+haystacks (corpus.STAGE2), then ``--init STAGE2 --stage3 --lr 2e-4 --steps 200``, which
+teaches conversations of several turns (corpus.STAGE3).
 """
 
 from __future__ import annotations
@@ -208,7 +209,8 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
         # Long and short conversations in separate batches: padding a greeting to 2,048
         # tokens would cost as much as a haystack.
         long_batch = [corpus.haystack_example(rng, words, length, recipe) for _ in range(batch_size)]
-        short_batch = [corpus.short_example(rng, words) for _ in range(2 * batch_size)]
+        short_batch = [corpus.short_example(rng, words, recipe.multi_turn)
+                       for _ in range(2 * batch_size)]
         loss_long, per_long = loss_and_accuracy(model, long_batch, 2048, gen)
         loss_short, per_short = loss_and_accuracy(model, short_batch, 2048, gen)
         loss = loss_long + loss_short
@@ -261,8 +263,11 @@ def main(argv=None) -> None:
     parser.add_argument("--stage2", action="store_true",
                         help="the fine-tuning stage's haystacks (corpus.STAGE2): more keyed "
                              "needles, needles at the edges, particle-heavy Chinese filler")
+    parser.add_argument("--stage3", action="store_true",
+                        help="stage 2's haystacks replayed, 40 %% of the short chats after "
+                             "earlier exchanges (corpus.STAGE3)")
     args = parser.parse_args(argv)
-    recipe = corpus.STAGE2 if args.stage2 else corpus.STAGE1
+    recipe = corpus.STAGE3 if args.stage3 else corpus.STAGE2 if args.stage2 else corpus.STAGE1
     train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps,
           args.init, args.lr, recipe)
 

@@ -19,6 +19,8 @@ import json
 import httpx
 import numpy as np
 
+from ...server import argv as argv_tools
+
 # vLLM 0.32's pooling runner on a causal LM: embed conversion, every token, no normalisation.
 POOLER_CONFIG = {"task": "token_embed", "tok_pooling_type": "ALL", "use_activation": False}
 POOLING_FLAGS = ["--runner", "pooling", "--convert", "embed",
@@ -45,17 +47,7 @@ def pooling_argv(argv: list[str]) -> list[str]:
     flags added (an existing ``--runner``/``--convert`` is the user's and is replaced)."""
     drop = {**GENERATION_ONLY_FLAGS, "--runner": 1, "--convert": 1, "--pooler-config": 1,
             "--port": 1}
-    out, skip = [], 0
-    for arg in argv:
-        if skip:
-            skip -= 1
-            continue
-        name = arg.split("=", 1)[0]
-        if name in drop:
-            skip = 0 if "=" in arg else drop[name]
-            continue
-        out.append(arg)
-    return out + POOLING_FLAGS
+    return argv_tools.without_flags(argv, drop) + POOLING_FLAGS
 
 
 def sample_positions(length: int, k: int = POSITIONS_PER_SEQUENCE) -> list[int]:

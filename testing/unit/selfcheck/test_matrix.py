@@ -90,11 +90,19 @@ def _selfcheck(tmp_path: Path, observed: dict[str, dict[str, str]]) -> SelfCheck
     return check
 
 
+# Criteria of the features suite the faults above also flip: not applicable in this
+# made-up healthy run, so the counts below are the smoke and performance ones.
+FEATURES_FLIPPED = ("features::test_tool_calls_pass_at_k", "features::test_tool_calls_never_invalid",
+                    "features::test_streamed_tool_call_equals_non_streamed",
+                    "features::test_reasoning_arrives_separately")
+
+
 def test_verdicts_count_caught_missed_and_unmeasured_cells(tmp_path):
     greets, capital = "smoke::test_say_hi_greets", "smoke::test_capital_of_france_as_in_the_guide"
     check = _selfcheck(tmp_path, {
         HEALTHY: {greets: PASSED, capital: PASSED, "performance::test_no_failed_requests": PASSED,
-                  "smoke::test_weather_question_becomes_a_tool_call": NOT_APPLICABLE},
+                  "smoke::test_weather_question_becomes_a_tool_call": NOT_APPLICABLE,
+                  **{name: NOT_APPLICABLE for name in FEATURES_FLIPPED}},
         "harmony-leak": {greets: PASSED, capital: FAILED},           # one criterion unknown
         "http-500-bursts": {"performance::test_no_failed_requests": PASSED},   # missed
         "invalid-tool-json": {"smoke::test_weather_question_becomes_a_tool_call": NOT_APPLICABLE},
@@ -106,7 +114,8 @@ def test_verdicts_count_caught_missed_and_unmeasured_cells(tmp_path):
         "smoke::test_final_answer_holds_no_harmony_markup": "healthy run: not run"}
     assert v["faults"]["http-500-bursts"]["missed"] == ["performance::test_no_failed_requests"]
     assert v["faults"]["invalid-tool-json"]["not_applicable"] == [
-        "smoke::test_weather_question_becomes_a_tool_call"]
+        "smoke::test_weather_question_becomes_a_tool_call",
+        *[n for n in FEATURES_FLIPPED if "tool" in n]]
     assert (v["cells_caught"], v["cells_expected"]) == (1, 3)
     assert (v["faults_caught"], v["faults_judged"]) == (0, 2)
     assert v["healthy_failures"] == [] and v["healthy_passed"] == 3

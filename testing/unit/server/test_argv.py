@@ -34,3 +34,18 @@ def test_eager_rung_and_redaction():
     assert a.with_eager(["x", "--enforce-eager"]) == ["x", "--enforce-eager"]
     assert a.redact(["s", "--api-key", "k", "--api-key=k2"]) == [
         "s", "--api-key", "<hidden>", "--api-key=<hidden>"]
+
+
+def test_variant_flags_replace_the_commands_own():
+    from pytest_ascend_oss.server.argv import ranks, with_flags, without_flags
+
+    argv = ["vllm", "serve", "/m", "--tensor-parallel-size", "1", "--port", "8000",
+            "--enforce-eager", "--max-num-batched-tokens=8192"]
+    out = with_flags(argv, ["--tensor-parallel-size", "2", "--max-num-batched-tokens", "512"])
+    assert out == ["vllm", "serve", "/m", "--enforce-eager",
+                   "--tensor-parallel-size", "2", "--max-num-batched-tokens", "512"]
+    assert with_flags(["vllm", "serve", "/m", "--enforce-eager"], ["--enforce-eager"]) == \
+        ["vllm", "serve", "/m", "--enforce-eager"]
+    assert without_flags(["a", "--x=1", "--y", "2", "b"], {"--x": 1, "--y": 1}) == ["a", "b"]
+    assert ranks(["--tensor-parallel-size", "2", "--pipeline-parallel-size=2"]) == 4
+    assert ranks(["--data-parallel-size", "2"]) == 2 and ranks([]) == 1

@@ -77,3 +77,20 @@ def test_quoted_log_lines_and_tails_hide_keys():
            "RuntimeError: NPU out of memory (--api-key S3CRET)")
     assert "S3CRET" not in tail(log) and "S3CRET" not in find_fatal(log)[1]
     assert "<hidden>" in tail(log)
+
+
+def test_first_error_is_the_cause_not_its_consequences():
+    from pytest_ascend_oss.server.diagnose import first_error
+
+    prefix = "(Worker_TP0 pid=1) ERROR 11-27 03:59:13 [multiproc_executor.py:953]"
+    log = (f"{prefix} WorkerProc failed to start.\n"
+           f"{prefix}     assert a % b\n"
+           f"{prefix} ZeroDivisionError: integer modulo by zero\n"
+           "RuntimeError: Engine core initialization failed. See root cause above.\n")
+    assert first_error(log) == "ZeroDivisionError: integer modulo by zero"
+    bare = ("(APIServer pid=2) ERROR [async_llm.py:906] vllm.v1.engine.exceptions."
+            "EngineDeadError: EngineCore encountered an issue.\n"
+            "(Worker pid=3) ERROR 11-27 [multiproc_executor.py:1063]     raise NotImplementedError\n"
+            "(Worker pid=3) ERROR 11-27 [multiproc_executor.py:1063] NotImplementedError\n")
+    assert first_error(bare) == "NotImplementedError"
+    assert first_error("INFO all good\n") is None

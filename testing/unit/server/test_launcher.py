@@ -86,10 +86,21 @@ def test_stop_takes_down_children_and_grandchildren(tmp_path, fake_env):
 def test_embedded_engine_uses_every_core_of_a_small_box_unless_told_otherwise():
     from pytest_ascend_oss.embedded.serve import engine_environment
 
-    small = engine_environment({}, usable_cpus=2)
+    small = engine_environment({}, cpus=[0, 1])
     assert small["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"  # vLLM would keep 1 of 2 cores idle
     assert small["VLLM_CPU_KVCACHE_SPACE"] == "2"
-    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in engine_environment({}, usable_cpus=32)
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in engine_environment({}, cpus=list(range(32)))
     mine = engine_environment({"VLLM_CPU_NUM_OF_RESERVED_CPU": "1",
-                               "VLLM_CPU_KVCACHE_SPACE": "8"}, usable_cpus=2)
+                               "VLLM_CPU_KVCACHE_SPACE": "8"}, cpus=[0, 1])
     assert mine["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1" and mine["VLLM_CPU_KVCACHE_SPACE"] == "8"
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in small
+
+
+def test_embedded_ranks_get_their_share_of_the_cores():
+    """vLLM CPU refuses two ranks on one NUMA node unless their threads are bound by hand."""
+    from pytest_ascend_oss.embedded.serve import engine_environment
+
+    assert engine_environment({}, cpus=[0, 1], ranks=2)["VLLM_CPU_OMP_THREADS_BIND"] == "0|1"
+    assert engine_environment({}, cpus=[2, 3, 4, 5], ranks=2)["VLLM_CPU_OMP_THREADS_BIND"] \
+        == "2,3|4,5"
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in engine_environment({}, cpus=[0], ranks=2)

@@ -1,0 +1,106 @@
+"""The guide's 功能状态矩阵 as rows of checks, and what each row's status is.
+
+A row holds one or more checks (graph vs eager at three batch sizes, tool calling's six...).
+Its status, as the guide's table shows it: ✅ when every check ran and passed, ❌ when one
+failed, "— not run" (and why) when a check could not run, "— not supported by this backend"
+with the server's own error. Never ✅ for a row with a check that did not run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ...server.preflight import PreflightError, check_checkpoint
+
+# (row, the guide's 功能 name) in the guide's order
+ROWS = (
+    ("graph", "ACLGraph (graph mode vs --enforce-eager)"),
+    ("tp", "Tensor Parallel"),
+    ("pp", "Pipeline Parallel"),
+    ("ep", "Expert Parallel"),
+    ("bf16", "BF16"),
+    ("mxfp4", "MXFP4 (must be refused)"),
+    ("tools", "Tool Calling"),
+    ("reasoning", "Reasoning / Thinking (--reasoning-parser)"),
+    ("chunked_prefill", "Long prompts under chunked prefill"),
+    ("context_131k", "131K context"),
+)
+PARALLEL = ("tp", "pp", "ep")
+PASSED, FAILED, NOT_RUN, UNSUPPORTED = "passed", "failed", "not_run", "unsupported"
+
+
+def row_status(checks: dict[str, dict]) -> str:
+    """failed > not run > unsupported > passed; no checks: not run."""
+    states = {c["status"] for c in checks.values()}
+    for status in (FAILED, NOT_RUN, UNSUPPORTED):
+        if status in states:
+            return status
+    return PASSED if states else NOT_RUN
+
+
+_DTYPE = re.compile(r"\bdtype=torch\.(\w+)")
+
+
+def served_dtype(log_path: Path | None) -> str | None:
+    """The dtype vLLM's engine was configured with, from its launch log ("... dtype=torch.
+    bfloat16, ..." in the engine's config line); None without a log or such a line."""
+    if log_path is None:
+        return None
+    try:
+        text = Path(log_path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = _DTYPE.findall(text)
+    return found[-1] if found else None
+
+
+def mxfp4_verdict(checkpoint: Path | None, scratch: Path) -> tuple[bool, str]:
+    """Whether the launcher's preflight refuses an MXFP4 checkpoint: the served checkpoint's
+    config.json (or a minimal gpt_oss one) with an MXFP4 ``quantization_config``, as the
+    released gpt-oss-20b ships it. (refused, the preflight's message)."""
+    config = {"model_type": "gpt_oss", "architectures": ["GptOssForCausalLM"]}
+    source = Path(checkpoint) / "config.json" if checkpoint else None
+    if source and source.is_file():
+        config = json.loads(source.read_text(encoding="utf-8"))
+    config["quantization_config"] = {"quant_method": "mxfp4",
+                                     "modules_to_not_convert": ["model.layers.*.self_attn"]}
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    try:
+        check_checkpoint(str(scratch))
+    except PreflightError as exc:
+        return True, str(exc)
+    return False, "the preflight let an MXFP4 config through"
+
+
+GUIDE_CONTEXT = 131072
+GUIDE_DEPTHS = (0, 25, 50, 75, 100)
+_GRID_TEST = re.compile(r"test_long_context\.py::test_needle_(recalled|ttft)"
+                        r"\[ctx=(\d+)-depth=(\d+)\]$")
+
+
+def context_131k(tests: dict[str, dict], where: str) -> tuple[str, str]:
+    """The 131K row from a results file's tests (this session's or one given): ✅ only when the
+    guide's grid at 131,072 tokens ran at every depth, recall and TTFT, and all passed."""
+    seen: dict[tuple[str, int], str] = {}
+    for nodeid, entry in tests.items():
+        match = _GRID_TEST.search(nodeid)
+        if match and int(match[2]) == GUIDE_CONTEXT:
+            seen[(match[1], int(match[3]))] = entry.get("outcome", "not finished")
+    failed = sorted(f"{kind} at depth {depth} %: {outcome}"
+                    for (kind, depth), outcome in seen.items() if outcome != "passed")
+    if any(o in ("failed", "error") for o in seen.values()):
+        return FAILED, f"the long-context grid at 131,072 ({where}) failed: {'; '.join(failed)}"
+    missing = [f"{kind} at depth {d} %" for kind in ("recalled", "ttft") for d in GUIDE_DEPTHS
+               if (kind, d) not in seen]
+    if not seen:
+        return NOT_RUN, (f"the long-context grid did not run at 131,072 tokens ({where}): run "
+                         "`pytest -m 'long_context or features' --ctx 131072`, or give "
+                         "--long-context-results FILE from such a run")
+    if missing or failed:
+        return NOT_RUN, (f"the grid at 131,072 ({where}) is incomplete: "
+                         f"{'; '.join(missing + failed)}")
+    return PASSED, (f"needle recalled and first token in time at 131,072 tokens, depths "
+                    f"{', '.join(map(str, GUIDE_DEPTHS))} % ({where})")
