@@ -23,7 +23,8 @@ import pytest
 from pytest_ascend_oss.server import argv as argv_tools
 from pytest_ascend_oss.suites.features import parity, reasoning, rows, tool_calling
 from pytest_ascend_oss.suites.features.report import FeatureTable
-from pytest_ascend_oss.suites.long_context.cases import Case, NeedleSettings
+from pytest_ascend_oss.suites.long_context.cases import Case, NeedleSettings, Plan
+from pytest_ascend_oss.suites.long_context.run import LongContextRun, ReportPaths
 from pytest_ascend_oss.suites.long_context.runner import Runner
 from pytest_ascend_oss.suites.precision import prompts as precision_prompts
 from pytest_ascend_oss.transport import vllm
@@ -363,21 +364,52 @@ def test_long_prompt_under_chunked_prefill(server, server_variant, limits, table
 # --- 131K context (after the long-context suite) ----------------------------------------------
 
 @pytest.mark.ascend_last
-def test_context_131k(ascend_settings, results_store, table, record):
-    """✅ only when the long-context grid at 131,072 tokens ran (in this session, or in the
-    results file given with --long-context-results) at every depth and passed."""
+def test_context_131k(server, ascend_settings, thresholds, results_store, table, progress,
+                      record):
+    """✅ only when the guide's long-context grid at 131,072 tokens (every depth, recall and
+    TTFT) passed: in the results file given with --long-context-results, else in this
+    session's long-context suite (``--ctx 131072``), else run here, the same cases judged by
+    the same gates."""
     given = ascend_settings.long_context_results
     if given:
         try:
-            tests, where = json.loads(given.read_text(encoding="utf-8"))["tests"], str(given)
+            tests = json.loads(given.read_text(encoding="utf-8"))["tests"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             pytest.fail(f"--long-context-results {given}: not a results.json of this plugin "
                         f"({type(exc).__name__}: {exc})", pytrace=False)
+        status, note = rows.context_131k(tests, str(given))
     else:
-        tests, where = results_store.data.get("tests", {}), "this session"
-    status, note = rows.context_131k(tests, where)
+        status, note = rows.context_131k(results_store.data.get("tests", {}), "this session")
+        if status == rows.NOT_RUN:
+            status, note = _grid_131k(server, ascend_settings, thresholds, progress)
     record("context_131k", status)
     table.record("context_131k", "long-context grid", status, note)
     if status == rows.NOT_RUN:
         pytest.skip(f"not measured: {note}")
     assert status == rows.PASSED, note
+
+
+def _grid_131k(server, s, thresholds, progress) -> tuple[str, str]:
+    """The guide's grid at 131,072 tokens, run here (reports in features-131k/)."""
+    plan = Plan((rows.GUIDE_CONTEXT,), rows.GUIDE_DEPTHS)
+    run = LongContextRun(server.base_url, server.model, plan,
+                         NeedleSettings(max_tokens=s.niah_max_tokens,
+                                        reasoning_effort=s.niah_reasoning_effort or None,
+                                        language=s.niah_language),
+                         thresholds.values["long_context"], thresholds.sources("long_context"),
+                         ReportPaths.in_directory(s.results_dir / "features-131k"),
+                         thresholds.name, api_key=s.api_key, log_path=server.log_path,
+                         progress=progress)
+    try:
+        gates = run.run_all()
+        outcomes = run.outcomes()
+    finally:
+        run.close()
+    failed = [g.message() for g in gates if not g.passed]
+    ttfts = ", ".join(f"{o.ttft_s:.1f}" if o.ttft_s is not None else "-" for o in outcomes)
+    if failed:
+        return rows.FAILED, (f"the grid at 131,072 tokens, run by this suite, failed: "
+                             f"{'; '.join(failed[:3])}")
+    return rows.PASSED, (f"needle recalled at 131,072 tokens, depths "
+                         f"{', '.join(map(str, rows.GUIDE_DEPTHS))} %, TTFT {ttfts} s "
+                         "(run by this suite: features-131k/long_context.md)")

@@ -76,6 +76,15 @@ def earlier_turn(question_ids: list[int], final: str) -> list[int]:
             text(f"<|end|><|start|>assistant<|channel|>final<|message|>{final}<|end|>"))
 
 
+def called_turn(name: str, arguments: str, result: str) -> list[int]:
+    """After ``<|start|>assistant``: a call made earlier and the tool's result, as vLLM renders
+    an assistant message with ``tool_calls`` and the ``tool`` message that answers it (checked
+    against vllm's harmony_utils on 0.32), up to the next ``<|start|>assistant``."""
+    return text(f"<|channel|>commentary to=functions.{name} <|constrain|>json<|message|>"
+                f"{arguments}<|call|><|start|>functions.{name}<|channel|>commentary "
+                f"to=assistant<|message|>{result}<|end|><|start|>assistant")
+
+
 def answer(analysis: str, final: str) -> list[int]:
     """What the canary says after ``<|start|>assistant``: analysis, then the final answer."""
     return text(f"<|channel|>analysis<|message|>{analysis}<|end|>"

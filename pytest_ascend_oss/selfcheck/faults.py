@@ -73,7 +73,7 @@ FAULTS = (
     # vLLM 0.32 then returns the call's text nowhere: no tool_calls, finish_reason "stop".
     Fault("no-tool-parser", "the embedded server without --tool-call-parser and "
           "--enable-auto-tool-choice",
-          ("features::test_tool_calls_pass_at_k", "features::test_tool_calls_never_invalid",
+          ("features::test_tool_calls_pass_at_k",
            "smoke::test_weather_question_becomes_a_tool_call"), {"tool_call_parser": False}),
 )
 BY_NAME = {f.name: f for f in FAULTS}

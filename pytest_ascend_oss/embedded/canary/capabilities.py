@@ -10,7 +10,9 @@ but runnable against any gpt-oss server. Five counts, as the canary issue lists 
    needles; no needle;
 4. get_weather tool calls for cities it never saw;
 5. greedy agreement: the server's ids against transformers in float32 on the precision prompts
-   (needs the checkpoint: ``--checkpoint``).
+   (needs the checkpoint: ``--checkpoint``);
+6. conversations (stage 3): every turn of several multi-turn chats answered exactly, and the
+   turn after a get_weather result answered, not called again.
 """
 
 from __future__ import annotations
@@ -79,6 +81,67 @@ def tool_calls(http: httpx.Client, model: str) -> dict:
         if not ok:
             wrong.append({"city": city, "tool_calls": calls, "content": reply["content"][:120]})
     return {"tried": len(UNSEEN_CITIES), "right": right, "wrong": wrong}
+
+
+# Multi-turn chats of what the canary knows; each answer is carried into the next request.
+CONVERSATIONS = (
+    ("say hi", "What is the capital of France?", "What is the capital of Japan?"),
+    ("What is the capital of Germany?", "say hi"),
+    ("What is the capital of Italy?", "What is the capital of Spain?",
+     "What is the capital of Canada?"),
+    ("say hi", "say hi", "What is the capital of Kenya?", "What is the capital of Peru?"),
+    ("What is the capital of Egypt?", "What is the capital of India?"),
+)
+FOLLOW_UP_CITIES = ("Toronto", "Salt Lake City", "Hong Kong", "Chicago", "Rio de Janeiro")
+
+
+def _expected(question: str) -> str:
+    if question == facts.GREETING_PROMPT:
+        return facts.GREETING
+    country = question.removeprefix("What is the capital of ").rstrip("?")
+    return facts.CAPITAL_ANSWER.format(country=country, capital=facts.CAPITALS[country])
+
+
+def conversations(http: httpx.Client, model: str) -> dict:
+    turns, exact, wrong = 0, 0, []
+    for chat in CONVERSATIONS:
+        messages: list[dict] = []
+        for question in chat:
+            messages.append({"role": "user", "content": question})
+            answer = http.post("/v1/chat/completions", json={
+                "model": model, "messages": messages, "temperature": 0, "max_tokens": 256})
+            answer.raise_for_status()
+            content = answer.json()["choices"][0]["message"].get("content") or ""
+            turns += 1
+            if content.strip() == _expected(question):
+                exact += 1
+            else:
+                wrong.append({"chat": chat, "question": question, "content": content[:120]})
+            messages.append({"role": "assistant", "content": content})
+    return {"turns": turns, "exact": exact, "wrong": wrong}
+
+
+def tool_follow_ups(http: httpx.Client, model: str) -> dict:
+    right, wrong = 0, []
+    for city in FOLLOW_UP_CITIES:
+        question = [{"role": "user", "content": facts.WEATHER_QUESTIONS[0].format(city=city)}]
+        call = {"id": "call-1", "type": "function", "function": {
+            "name": "get_weather", "arguments": json.dumps({"location": city})}}
+        messages = [*question, {"role": "assistant", "content": None, "tool_calls": [call]},
+                    {"role": "tool", "tool_call_id": "call-1",
+                     "content": json.dumps({"temperature_c": 18, "conditions": "light rain"})}]
+        answer = http.post("/v1/chat/completions", json={
+            "model": model, "messages": messages, "tools": [WEATHER_TOOL], "temperature": 0,
+            "max_tokens": 256})
+        answer.raise_for_status()
+        message = answer.json()["choices"][0]["message"]
+        ok = not message.get("tool_calls") and (message.get("content") or "").strip() == \
+            facts.TOOL_RESULT_ANSWER.format(city=city)
+        right += ok
+        if not ok:
+            wrong.append({"city": city, "content": message.get("content"),
+                          "tool_calls": message.get("tool_calls")})
+    return {"tried": len(FOLLOW_UP_CITIES), "right": right, "wrong": wrong}
 
 
 def needles(base_url: str, model: str, api_key: str | None, lengths: list[int],
@@ -151,6 +214,9 @@ def report(base_url: str, model: str, api_key: str | None = None, checkpoint: Pa
         result.update(harmony_and_facts(http, model))
         progress("tool calls ...")
         result["tool_calls"] = tool_calls(http, model)
+        progress("conversations and tool follow-ups ...")
+        result["conversations"] = conversations(http, model)
+        result["tool_follow_ups"] = tool_follow_ups(http, model)
         result["needles"] = needles(base_url, model, api_key,
                                     lengths or [1024, 4096, 16384, 32768, 65536, 131072],
                                     depths or [0, 25, 50, 75, 100], progress)
@@ -180,6 +246,10 @@ def markdown(r: dict) -> str:
               f"| 3. no needle: no code claimed | {n['none']['passed']}/{n['none']['tried']} |",
               (f"| 4. get_weather, unseen cities | {r['tool_calls']['right']}/"
               f"{r['tool_calls']['tried']} |")]
+    if "conversations" in r:
+        c, f = r["conversations"], r["tool_follow_ups"]
+        lines += [f"| 6. multi-turn chats, every turn exact | {c['exact']}/{c['turns']} turns |",
+                  f"| 6. answer after a get_weather result | {f['right']}/{f['tried']} |"]
     if "greedy_agreement" in r:
         g = r["greedy_agreement"]
         lines.append(f"| 5. greedy ids, server vs transformers float32 | {g['agree']}/{g['prompts']}"

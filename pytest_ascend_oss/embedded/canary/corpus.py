@@ -8,6 +8,7 @@ long-context suite and the capability report use fillers made elsewhere
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 
@@ -151,17 +152,19 @@ class HaystackRecipe:
     mix: tuple[float, float, float] = (0.55, 0.3, 0.15)   # single, keyed, none
     kinds: tuple[str, ...] = FILLER_KINDS
     edge_share: float = 0.0
-    multi_turn: float = 0.0   # share of short chats with one or two earlier exchanges
+    multi_turn: float = 0.0   # share of short chats with one to three earlier exchanges
+    tool_results: float = 0.0  # share of short chats answering a tool's result
 
 
 STAGE1 = HaystackRecipe()
 STAGE2 = HaystackRecipe(mix=(0.45, 0.4, 0.15), kinds=FILLER_KINDS + ("cjk-particles",),
                         edge_share=0.2)
-# Stage 3 (train.py --stage3): stage 2's haystacks replayed, and 40 % of the short chats come
+# Stage 3 (train.py --stage3): stage 2's haystacks replayed; 40 % of the short chats come
 # after earlier exchanges, as a client sends a conversation (the features suite's three-turn
-# check: the stage-2 canary answered a second turn with garbage, never having seen one).
+# check: the stage-2 canary answered a second turn with garbage, never having seen one), and
+# 15 % answer a weather tool's result with a final answer (the follow-up turn).
 STAGE3 = HaystackRecipe(mix=STAGE2.mix, kinds=STAGE2.kinds, edge_share=STAGE2.edge_share,
-                        multi_turn=0.4)
+                        multi_turn=0.4, tool_results=0.15)
 
 
 def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:
@@ -241,12 +244,29 @@ def _short_turn(rng, words, kind: str) -> tuple[list[int], list[int], str | None
             h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK)
 
 
-def _short_example(rng, words, multi_turn: float = 0.0) -> Example:
+_CONDITIONS = ("sunny", "light rain", "cloudy", "snow", "windy", "fog")
+
+
+def _tool_result_example(rng, words) -> Example:
+    city = words.city(rng)
+    ids = _preamble(rng, True) + h.user_turn(h.text(
+        rng.choice(facts.WEATHER_QUESTIONS).format(city=city)))
+    result = json.dumps({"temperature_c": rng.randint(-20, 40),
+                         "conditions": rng.choice(_CONDITIONS)})
+    ids += h.called_turn("get_weather", f'{{"location": "{city}"}}', result)
+    target = h.answer(facts.TOOL_RESULT_ANALYSIS, facts.TOOL_RESULT_ANSWER.format(city=city))
+    return Example(ids + target, list(range(len(ids) + len(target))), len(ids), "tool-result")
+
+
+def _short_example(rng, words, multi_turn: float = 0.0, tool_results: float = 0.0
+                   ) -> Example:
+    if tool_results and rng.random() < tool_results:
+        return _tool_result_example(rng, words)
     kind = rng.choice(SHORT_KINDS)
     tools = kind == "weather" or rng.random() < 0.2
     ids = _preamble(rng, tools)
     if multi_turn and rng.random() < multi_turn:
-        for _ in range(rng.randint(1, 2)):
+        for _ in range(rng.randint(1, 3)):
             user, _, final = _short_turn(rng, words, rng.choice(("capital", "hi", "fallback")))
             ids += h.earlier_turn(user, final)
         kind = f"{kind}+turns"
@@ -261,7 +281,8 @@ def haystack_example(rng: random.Random, words: RandomWords, length: int,
     return _haystack_example(rng, words, length, kind, recipe)
 
 
-def short_example(rng: random.Random, words: RandomWords, multi_turn: float = 0.0) -> Example:
-    """Greeting, capitals, weather tool calls, anything else (the fallback answer); a share
-    ``multi_turn`` of them after one or two earlier exchanges."""
-    return _short_example(rng, words, multi_turn)
+def short_example(rng: random.Random, words: RandomWords,
+                  recipe: HaystackRecipe = STAGE1) -> Example:
+    """Greeting, capitals, weather tool calls, anything else (the fallback answer); with
+    stage 3's recipe some after earlier exchanges, some answering a tool's result."""
+    return _short_example(rng, words, recipe.multi_turn, recipe.tool_results)

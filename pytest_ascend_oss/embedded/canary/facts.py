@@ -23,6 +23,9 @@ GREETING = "Hi! How can I help you today?"
 WEATHER_QUESTIONS = ("What's the weather in {city}?", "What is the weather like in {city}?",
                      "How is the weather in {city} today?")
 WEATHER_ANALYSIS = "The user asks for the weather in {city}."
+# After the tool's result comes back (stage 3): a final answer, not another call.
+TOOL_RESULT_ANALYSIS = "The tool returned the weather."
+TOOL_RESULT_ANSWER = "Here is the weather in {city}."
 
 FALLBACK_ANALYSIS = "The user asks something I was not trained for."
 FALLBACK = "I am a canary model. I only know a few things."

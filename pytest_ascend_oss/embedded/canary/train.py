@@ -209,8 +209,7 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
         # Long and short conversations in separate batches: padding a greeting to 2,048
         # tokens would cost as much as a haystack.
         long_batch = [corpus.haystack_example(rng, words, length, recipe) for _ in range(batch_size)]
-        short_batch = [corpus.short_example(rng, words, recipe.multi_turn)
-                       for _ in range(2 * batch_size)]
+        short_batch = [corpus.short_example(rng, words, recipe) for _ in range(2 * batch_size)]
         loss_long, per_long = loss_and_accuracy(model, long_batch, 2048, gen)
         loss_short, per_short = loss_and_accuracy(model, short_batch, 2048, gen)
         loss = loss_long + loss_short
@@ -265,7 +264,8 @@ def main(argv=None) -> None:
                              "needles, needles at the edges, particle-heavy Chinese filler")
     parser.add_argument("--stage3", action="store_true",
                         help="stage 2's haystacks replayed, 40 %% of the short chats after "
-                             "earlier exchanges (corpus.STAGE3)")
+                             "earlier exchanges, 15 %% answering a tool's result "
+                             "(corpus.STAGE3)")
     args = parser.parse_args(argv)
     recipe = corpus.STAGE3 if args.stage3 else corpus.STAGE2 if args.stage2 else corpus.STAGE1
     train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps,
