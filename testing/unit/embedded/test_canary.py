@@ -103,3 +103,31 @@ def test_held_out_codes_never_appear_in_training(words):
         code = int(corpus.training_code(rng))
         assert not corpus.held_out(code)
     assert 1000 < sum(corpus.held_out(c) for c in range(10000)) < 1500
+
+
+def test_stage3_history_is_rendered_as_vllm_renders_it():
+    """Earlier turns and a tool's result, as stage 3 trains on them, are the ids vLLM 0.32's own
+    harmony conversion gives for the same chat messages (a canary trained on another spelling
+    would meet unfamiliar ids in service)."""
+    import openai_harmony as oh
+    from vllm.entrypoints.openai.parser.harmony_utils import parse_chat_inputs_to_harmony_messages
+
+    _, enc = h._harmony()
+
+    def vllm_ids(messages):
+        convo = oh.Conversation.from_messages(parse_chat_inputs_to_harmony_messages(messages))
+        return enc.render_conversation_for_completion(convo, oh.Role.ASSISTANT)
+
+    history = [{"role": "user", "content": "say hi"},
+               {"role": "assistant", "content": facts.GREETING},
+               {"role": "user", "content": "What is the capital of Peru?"}]
+    assert vllm_ids(history) == (h.earlier_turn(h.text("say hi"), facts.GREETING)
+                                 + h.user_turn(h.text("What is the capital of Peru?")))
+    arguments, result = '{"location": "Oslo"}', '{"temperature_c": 3}'
+    called = [{"role": "user", "content": "What's the weather in Oslo?"},
+              {"role": "assistant", "content": None, "tool_calls": [{
+                  "id": "c1", "type": "function",
+                  "function": {"name": "get_weather", "arguments": arguments}}]},
+              {"role": "tool", "tool_call_id": "c1", "content": result}]
+    assert vllm_ids(called) == (h.user_turn(h.text("What's the weather in Oslo?"))
+                                + h.called_turn("get_weather", arguments, result))
