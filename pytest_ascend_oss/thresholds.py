@@ -89,6 +89,8 @@ SCHEMA: dict[str, dict[str, type]] = {
         "tool_tools": list,
         # whether the median reasoning length must grow from effort low to high (a real model)
         "reasoning_grows": bool,
+        # whether the model carries a conversation of several turns (the three-turn check)
+        "multi_turn": bool,
     },
 }
 META_KEYS = {"description": str}

@@ -165,6 +165,11 @@ STAGE2 = HaystackRecipe(mix=(0.45, 0.4, 0.15), kinds=FILLER_KINDS + ("cjk-partic
 # 15 % answer a weather tool's result with a final answer (the follow-up turn).
 STAGE3 = HaystackRecipe(mix=STAGE2.mix, kinds=STAGE2.kinds, edge_share=STAGE2.edge_share,
                         multi_turn=0.4, tool_results=0.15)
+# Stage 3's last part (--stage3-settle): stage 3 at 2e-4 had lost the no-needle answer past 16K
+# (the analysis ran on: "The text has no secret code.The text has..."); no-needle haystacks
+# weighted up, at a low learning rate.
+STAGE3_SETTLE = HaystackRecipe(mix=(0.3, 0.3, 0.4), kinds=STAGE2.kinds,
+                               edge_share=STAGE2.edge_share, multi_turn=0.4, tool_results=0.15)
 
 
 def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:

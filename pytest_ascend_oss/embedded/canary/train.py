@@ -175,7 +175,7 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
 
 def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int,
           max_steps: int | None = None, init: Path | None = None, lr_max: float = 1.5e-3,
-          recipe: corpus.HaystackRecipe = corpus.STAGE1) -> None:
+          recipe: corpus.HaystackRecipe = corpus.STAGE1, decay: bool = False) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     torch.manual_seed(TRAIN_SEED)
@@ -200,10 +200,13 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
         print(f"resumed at step {step}, length {length}", flush=True)
     gen = torch.Generator().manual_seed(TRAIN_SEED)
     started = time.monotonic()
+    first_step = step
     window: list[tuple[str, bool]] = []
     # A step budget makes a run repeatable across machines; minutes bound the wall time.
     while time.monotonic() - started < minutes * 60 and (max_steps is None or step < max_steps):
         lr = lr_max * min(1.0, (step + 1) / 50)
+        if decay and max_steps:  # linear to a tenth over this run's steps: margins settle
+            lr *= 1 - 0.9 * (step - first_step) / max(1, max_steps - first_step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         # Long and short conversations in separate batches: padding a greeting to 2,048
@@ -266,10 +269,16 @@ def main(argv=None) -> None:
                         help="stage 2's haystacks replayed, 40 %% of the short chats after "
                              "earlier exchanges, 15 %% answering a tool's result "
                              "(corpus.STAGE3)")
+    parser.add_argument("--stage3-settle", action="store_true",
+                        help="stage 3 with no-needle haystacks weighted up "
+                             "(corpus.STAGE3_SETTLE)")
+    parser.add_argument("--decay", action="store_true",
+                        help="decay the learning rate linearly to a tenth over this run")
     args = parser.parse_args(argv)
-    recipe = corpus.STAGE3 if args.stage3 else corpus.STAGE2 if args.stage2 else corpus.STAGE1
+    recipe = (corpus.STAGE3_SETTLE if args.stage3_settle else corpus.STAGE3 if args.stage3
+              else corpus.STAGE2 if args.stage2 else corpus.STAGE1)
     train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps,
-          args.init, args.lr, recipe)
+          args.init, args.lr, recipe, args.decay)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,14 @@ ROWS = (
 )
 PARALLEL = ("tp", "pp", "ep")
 PASSED, FAILED, NOT_RUN, UNSUPPORTED = "passed", "failed", "not_run", "unsupported"
+# A check the profile says does not apply to its model (the canary's single-turn answers):
+# shown in the row's notes, neither passing nor blocking the row.
+NOT_APPLICABLE = "not_applicable"
 
 
 def row_status(checks: dict[str, dict]) -> str:
-    """failed > not run > unsupported > passed; no checks: not run."""
-    states = {c["status"] for c in checks.values()}
+    """failed > not run > unsupported > passed; no checks that apply: not run."""
+    states = {c["status"] for c in checks.values()} - {NOT_APPLICABLE}
     for status in (FAILED, NOT_RUN, UNSUPPORTED):
         if status in states:
             return status

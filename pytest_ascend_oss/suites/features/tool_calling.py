@@ -110,10 +110,11 @@ def ask(client: Client, messages: list[dict], tools: list[str], **extra) -> tupl
     return choice["message"], choice["finish_reason"]
 
 
-def _attempt(client: Client, case: Case, tools: list[str], temperature: float) -> Attempt:
+def _attempt(client: Client, case: Case, tools: list[str], temperature: float, seed: int
+             ) -> Attempt:
     try:
         message, finish = ask(client, [{"role": "user", "content": case.prompt}], tools,
-                              temperature=temperature, top_p=TOP_P)
+                              temperature=temperature, top_p=TOP_P, seed=seed)
     except ServerError as exc:  # the server refusing a tool request is a failed attempt
         return Attempt(False, f"request failed: {exc}", invalid=True)
     return judge_call(case, message, finish)
@@ -132,12 +133,14 @@ class CaseResult:
 def sample(client: Client, cases: list[Case], tools: list[str], k: int,
            temperature: float = RECOMMENDED_TEMPERATURE, workers: int = 8) -> list[CaseResult]:
     """Every case ``k`` times at ``temperature``, ``workers`` requests in flight (the server
-    batches them, as it would a client's)."""
+    batches them, as it would a client's). Sample i of a case carries vLLM's per-request
+    ``seed`` i: k different draws, and a rerun against the same server draws the same ones, so
+    a verdict can be reproduced (another host's kernels may still round differently)."""
     results = [CaseResult(c) for c in cases]
-    jobs = [(r, r.case) for r in results for _ in range(k)]
+    jobs = [(r, r.case, i) for r in results for i in range(k)]
     with ThreadPoolExecutor(workers) as pool:
-        for (result, _), attempt in zip(jobs, pool.map(
-                lambda j: _attempt(client, j[1], tools, temperature), jobs)):
+        for (result, _, _), attempt in zip(jobs, pool.map(
+                lambda j: _attempt(client, j[1], tools, temperature, j[2]), jobs)):
             result.attempts.append(attempt)
     return results
 

@@ -11,6 +11,9 @@ def test_row_status_never_passes_a_check_that_did_not_run():
     assert rows.row_status({"a": {"status": P}, "b": {"status": N}}) == N
     assert rows.row_status({"a": {"status": N}, "b": {"status": F}}) == F
     assert rows.row_status({"a": {"status": U}}) == U
+    A = rows.NOT_APPLICABLE
+    assert rows.row_status({"a": {"status": P}, "b": {"status": A}}) == P
+    assert rows.row_status({"a": {"status": A}}) == N
 
 
 def test_served_dtype_from_the_launch_log(tmp_path):
