@@ -136,6 +136,10 @@ def _check_input_files(settings: settings_mod.Settings) -> None:
     for path in (settings.baseline, settings.cpu_reference):
         if path:
             baseline.load(path)
+    if settings.long_context_results:
+        from .suites.features.rows import results_tests
+
+        results_tests(settings.long_context_results)
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:

@@ -15,7 +15,6 @@ directory, rewritten after every check.
 
 from __future__ import annotations
 
-import json
 import shlex
 
 import pytest
@@ -378,12 +377,7 @@ def test_context_131k(server, ascend_settings, thresholds, results_store, table,
     the same gates."""
     given = ascend_settings.long_context_results
     if given:
-        try:
-            tests = json.loads(given.read_text(encoding="utf-8"))["tests"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            pytest.fail(f"--long-context-results {given}: not a results.json of this plugin "
-                        f"({type(exc).__name__}: {exc})", pytrace=False)
-        status, note = rows.context_131k(tests, str(given))
+        status, note = rows.context_131k(rows.results_tests(given), str(given))
     else:
         status, note = rows.context_131k(results_store.data.get("tests", {}), "this session")
         if status == rows.NOT_RUN:

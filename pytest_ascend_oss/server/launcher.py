@@ -222,7 +222,8 @@ def launch(
     base_url = f"http://{argv_tools.LOOPBACK}:{port}"
     pooling = argv_tools.flag_value(argv, "--runner") == "pooling"
     attempts: list[dict] = []
-    for rung in RUNGS if ladder else RUNGS[:1]:
+    rungs = RUNGS if ladder else RUNGS[:1]
+    for rung in rungs:
         rung_argv = argv_tools.with_eager(argv) if rung == "enforce-eager" else argv
         log_path = Path(results_dir) / f"server-{rung}.log"
         server = ServerProcess(rung_argv, log_path, env)
@@ -234,7 +235,7 @@ def launch(
         except StartupError as exc:
             server.stop()
             attempts.append({"rung": rung, "error": str(exc).splitlines()[0], "log": str(log_path)})
-            if not exc.climb or rung == RUNGS[-1] or not ladder:
+            if not exc.climb or rung == rungs[-1]:
                 if len(attempts) > 1:
                     tried = "; ".join(f"{a['rung']}: {a['error']}" for a in attempts)
                     raise StartupError(f"{exc}\nladder tried: {tried}", exc.signature,

@@ -5,20 +5,10 @@ need another server (a short context, float32, perturbed weights) start their ow
 from __future__ import annotations
 
 import pytest
-
-from pytest_ascend_oss.server.launcher import launch
+from embedded_server import serving
 
 
 @pytest.fixture(scope="package")
 def embedded_url(tmp_path_factory):
-    from pytest_ascend_oss.embedded.serve import embedded_command
-
-    argv, env = embedded_command(log=lambda m: None)
-    started = []
-    try:
-        _, endpoint = launch(argv, tmp_path_factory.mktemp("embedded"), 600, env=env,
-                             on_start=started.append, progress=lambda m: None)
-        yield endpoint.base_url
-    finally:
-        for server in started:
-            server.stop()
+    with serving(tmp_path_factory.mktemp("embedded")) as url:
+        yield url

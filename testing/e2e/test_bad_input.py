@@ -166,6 +166,8 @@ CASES = [
          message=r"--tp-url 'ftp://127.0.0.1:7'"),
     plug("opt-lc-results-missing", "-m", "features", "--long-context-results",
          "{tmp}/none.json", message=r"--long-context-results .*none.json"),
+    plug("opt-lc-results-shape", "-m", "features", "--long-context-results", "{tmp}/a-file",
+         message=r"--long-context-results .*a-file: not a results.json of this plugin"),
     plug("opt-ctx-negative", "--ctx", "-5", message=r"--ctx '-5' .*must be a positive"),
     plug("opt-timeout-text", "--startup-timeout", "abc", message=r"--startup-timeout 'abc'"),
     plug("opt-ctx-from-env", env={"ASCEND_OSS_CTX": "0"},

@@ -10,9 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from pytest_ascend_oss.embedded.serve import embedded_command
-from pytest_ascend_oss.server.launcher import launch
+from embedded_server import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -20,18 +18,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def perturbed_url(tmp_path_factory):
-    """The canary with noise of 0.3 std on every weight (built now, before pytester moves
-    HOME and so the model cache)."""
-    argv, env = embedded_command(log=lambda m: None, perturb=0.3, max_model_len=4096,
-                                 kv_cache_gib="1")
-    started = []
-    try:
-        _, endpoint = launch(argv, tmp_path_factory.mktemp("perturbed"), 600, env=env,
-                             on_start=started.append, progress=lambda m: None)
-        yield endpoint.base_url
-    finally:
-        for proc in started:
-            proc.stop()
+    """The canary with noise of 0.3 std on every weight."""
+    with serving(tmp_path_factory.mktemp("perturbed"), perturb=0.3, max_model_len=4096,
+                 kv_cache_gib="1") as url:
+        yield url
 
 
 def run(pytester, url, *args):

@@ -78,6 +78,20 @@ def mxfp4_verdict(checkpoint: Path | None, scratch: Path) -> tuple[bool, str]:
     return False, "the preflight let an MXFP4 config through"
 
 
+def results_tests(path: Path) -> dict[str, dict]:
+    """The ``tests`` of a results.json given with --long-context-results; ValueError naming the
+    file when it is not one (checked before anything starts, read again by the 131K row)."""
+    try:
+        tests = json.loads(Path(path).read_text(encoding="utf-8"))["tests"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--long-context-results {path}: not a results.json of this plugin "
+                         f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(tests, dict):
+        # ValueError, as every bad input file: the plugin makes it a usage error
+        raise ValueError(f"--long-context-results {path}: its \"tests\" is not a table")  # noqa: TRY004
+    return tests
+
+
 GUIDE_CONTEXT = 131072
 GUIDE_DEPTHS = (0, 25, 50, 75, 100)
 _GRID_TEST = re.compile(r"test_long_context\.py::test_needle_(recalled|ttft)"
