@@ -187,7 +187,8 @@ def _benchmark(args: argparse.Namespace) -> int:
         level = run.benchmark(
             base_url, server.model, args.concurrency, args.num_requests, args.prompt_tokens,
             args.max_tokens, Path(args.output), endpoint=endpoint, warmup=args.warmup,
-            request_rate=args.request_rate, api_key=args.api_key, progress=_progress)
+            request_rate=args.request_rate, api_key=args.api_key, workers=args.workers,
+            progress=_progress)
     except (ValueError, StartupError, WorkloadError, ServerError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -411,7 +412,7 @@ def _capacity(args: argparse.Namespace) -> int:
         def measure(c: int) -> capacity.Probe:
             return capacity.measure_probe(base_url, server.model, c, args.requests_per_stream,
                                           args.prompt_tokens, args.max_tokens, slo, endpoint,
-                                          args.api_key)
+                                          args.api_key, args.workers)
 
         found = capacity.search(measure, args.attainment, args.start, args.max_concurrency,
                                 progress=_progress)
@@ -486,6 +487,12 @@ def _add_server_args(parser: argparse.ArgumentParser, url_flag: str, url_help: s
                         help=argparse.SUPPRESS)
 
 
+def _add_workers_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=_arg(options.positive_int), default=None,
+                        help="load processes, each with its own event loop and connections "
+                             "(default: one per 64 streams, at most one per core)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .suites.long_context import cases as long_context_cases
     from .suites.long_context.haystack import LANGUAGES as haystack_languages
@@ -531,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="warm-up requests, excluded (default: the concurrency)")
     bench.add_argument("--request-rate", type=_arg(options.positive_float), default=None,
                        help="open loop: Poisson arrivals per second (concurrency caps in-flight)")
+    _add_workers_arg(bench)
     bench.set_defaults(run=_benchmark)
 
     cap = commands.add_parser(
@@ -551,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--max-concurrency", type=_arg(options.positive_int), default=1024)
     cap.add_argument("--endpoint", choices=("completions", "chat"), default=None)
     cap.add_argument("--output", type=_output_file, default="capacity.json")
+    _add_workers_arg(cap)
     cap.set_defaults(run=_capacity)
 
     verify = commands.add_parser(

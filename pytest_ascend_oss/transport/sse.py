@@ -7,7 +7,6 @@ events split across reads, several events in one read, ``\\r\\n`` / ``\\r`` line
 
 from __future__ import annotations
 
-import codecs
 import json
 import time
 from dataclasses import dataclass
@@ -31,28 +30,34 @@ class Event:
 
 
 class SSEParser:
+    """Works on bytes and decodes only complete lines: a multi-byte character (CJK text is three
+    bytes per character in UTF-8) split across two network reads is whole by the time its line
+    ends, and the common read (one ``data: ...\n\n`` event, no ``\r``) costs one split."""
+
     def __init__(self) -> None:
-        self._buffer = ""
+        self._buffer = b""
         self._data: list[str] = []
         self._event: str | None = None
         self._pending_cr = False
-        # One decoder for the whole stream: a multi-byte character (CJK text is three bytes per
-        # character in UTF-8) split across two network reads must wait for its last byte, not
-        # become U+FFFD on each side.
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def feed(self, chunk: bytes | str, received_ns: int | None = None) -> list[Event]:
         """Parse what arrived; return the events it completed, stamped ``received_ns``."""
         received_ns = time.perf_counter_ns() if received_ns is None else received_ns
-        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
-        if self._pending_cr and text.startswith("\n"):
-            text = text[1:]  # the \n of a \r\n split across two reads
-        self._pending_cr = text.endswith("\r")
-        self._buffer += text.replace("\r\n", "\n").replace("\r", "\n")
+        data = chunk.encode() if isinstance(chunk, str) else chunk
+        if (not self._buffer and not self._data and self._event is None and not self._pending_cr
+                and data.startswith(b"data: ") and data.endswith(b"\n\n")
+                and data.count(b"\n") == 2 and b"\r" not in data):
+            # What vLLM sends, one event per read: no line machinery needed.
+            return [Event(data[6:-2].decode("utf-8", errors="replace"), None, received_ns)]
+        if self._pending_cr and data.startswith(b"\n"):
+            data = data[1:]  # the \n of a \r\n split across two reads
+        self._pending_cr = data.endswith(b"\r")
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
         events = []
-        *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
-            event = self._line(line, received_ns)
+            event = self._line(line.decode("utf-8", errors="replace"), received_ns)
             if event is not None:
                 events.append(event)
         return events

@@ -9,6 +9,11 @@ final usage; ``[DONE]``. Deadlines are absolute, so scheduling jitter never accu
 
 Truth for a request of N tokens: TTFT = --ttft-ms, TPOT = ITL = --token-ms.
 
+The server checks itself: GET /stats answers the medians of what it really sent (first token
+minus arrival, and TPOT, from its own send stamps) and how late its sends were against their
+deadlines (p50 / p99 / max). A benchmark that shares the CPU with it reads there whether the
+truth held, before it judges the client against it.
+
 With --token-ms-per-stream X, each token's interval grows by X ms per request in flight when it
 is scheduled, as a server whose decode slows with its batch: in a closed loop of c streams,
 TPOT = --token-ms + X * c, so the largest c within a TPOT objective S is (S - token-ms) / X.
@@ -47,6 +52,25 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ttf
 
 IN_FLIGHT = [0]  # requests being answered now (one event loop: no lock needed)
 PER_STREAM = [0.0]  # --token-ms-per-stream, in seconds
+SENT: list[tuple[float, float, float, int]] = []  # (arrived, first sent, last sent, tokens)
+LATE: list[float] = []  # seconds each event was written after its deadline
+
+
+def stats() -> dict:
+    def median(values: list[float]) -> float | None:
+        ordered = sorted(values)
+        return ordered[len(ordered) // 2] if ordered else None
+
+    late = sorted(LATE)
+    return {
+        "requests": len(SENT),
+        "ttft_ms_median": (median([f - a for a, f, _, _ in SENT]) or 0) * 1000,
+        "tpot_ms_median": (median([(last - f) / (n - 1) for _, f, last, n in SENT if n > 1])
+                           or 0) * 1000,
+        "late_ms_p50": late[len(late) // 2] * 1000 if late else None,
+        "late_ms_p99": late[int(len(late) * 0.99)] * 1000 if late else None,
+        "late_ms_max": late[-1] * 1000 if late else None,
+    }
 
 
 async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ttft: float,
@@ -58,6 +82,12 @@ async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tt
     for line in head.decode().split("\r\n"):
         if line.lower().startswith("content-length:"):
             length = int(line.split(":", 1)[1])
+    if head.startswith(b"GET /stats "):
+        data = json.dumps(stats()).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+        await writer.drain()
+        return
     if not head.startswith(b"POST"):  # e.g. the harness scraping /metrics: none here
         writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
         await writer.drain()
@@ -81,6 +111,7 @@ async def _tokens(writer: asyncio.StreamWriter, arrived: float, ttft: float, tok
                   total: int, prompt: int) -> None:
     loop = asyncio.get_running_loop()
     sent, i = 0, 0
+    first = last = 0.0
     due = arrived + ttft  # the first token's; each next one an interval later
     while sent < total:
         size = min(CHUNK_SIZES[i % len(CHUNK_SIZES)], total - sent)
@@ -88,6 +119,10 @@ async def _tokens(writer: asyncio.StreamWriter, arrived: float, ttft: float, tok
             if sent or k:  # the interval under the batch in flight at this moment
                 due += token + PER_STREAM[0] * IN_FLIGHT[0]
         await asyncio.sleep(max(0.0, due - loop.time()))
+        last = loop.time()
+        LATE.append(last - due)
+        if not sent:  # the first event carries one token (CHUNK_SIZES[0])
+            first = last
         sent += size
         payload = {"sent_ns": time.monotonic_ns(), "arrived_ns": int(arrived * 1e9),
                    "choices": [{"index": 0, "text": " tok" * size, "finish_reason": None}],
@@ -96,6 +131,7 @@ async def _tokens(writer: asyncio.StreamWriter, arrived: float, ttft: float, tok
         writer.write(chunked((b": keep-alive\n\n" if i % 4 == 3 else b"") + event(payload)))
         await writer.drain()
         i += 1
+    SENT.append((arrived, first, last, sent))
     final = {"choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": sent,
                                       "total_tokens": prompt + sent}}
     writer.write(chunked(event(final) + b"data: [DONE]\n\n") + b"0\r\n\r\n")

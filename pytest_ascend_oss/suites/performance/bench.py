@@ -5,13 +5,13 @@ The gates and the suite's levels are ``run.py``; the guide's table is ``report.p
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...load.loadgen import LoadResult, run_load
+from ...load import loadgen
+from ...load.loadgen import LoadResult
 from ...load.workload import prepare
 from ...metrics.latency import run_metrics
 from ...report.files import write_json_atomic
@@ -52,16 +52,18 @@ def measure_level(base_url: str, model: str, concurrency: int, num_requests: int
                   warmup: int | None = None, request_rate: float | None = None,
                   api_key: str | None = None, seed: int | None = None,
                   slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
-                  progress: Callable[[str], None] = print) -> LevelRun:
-    """Prepare exact-size requests, run them at ``concurrency``, compute the figures."""
+                  workers: int | None = None, progress: Callable[[str], None] = print
+                  ) -> LevelRun:
+    """Prepare exact-size requests, run them at ``concurrency`` (from ``workers`` processes;
+    None: chosen from the concurrency and the cores), compute the figures."""
     warmup = concurrency if warmup is None else warmup
     seed = fresh_seed() if seed is None else seed
     with sync_client(base_url, api_key) as http:
         # Distinct seeds per level: a level never reuses another level's prompts (prefix cache).
         requests = prepare(http, model, endpoint, warmup + num_requests, prompt_tokens,
                            output_tokens, seed=seed * 1000 + concurrency)
-    result = asyncio.run(run_load(base_url, requests, concurrency, warmup, api_key,
-                                  request_rate, seed, progress))
+    result = loadgen.run(base_url, requests, concurrency, warmup, api_key, request_rate, seed,
+                         workers, progress)
     metrics = run_metrics(result.records, result.duration_s, slo_ttft_ms, slo_tpot_ms)
     return LevelRun(concurrency, endpoint, result, metrics, seed)
 
@@ -116,6 +118,8 @@ def bench_json(run: LevelRun, model: str, base_url: str) -> dict:
         "mean_in_flight": m["mean_in_flight"],
         "warmup_requests": len(run.result.warmup_records),
         "seed": run.seed,
+        "load_processes": run.result.workers,
+        "event_loop": run.result.loop,
         "cached_tokens": [r.cached_tokens for r in records],
         "requested_prompt_tokens": records[0].requested_prompt_tokens if records else None,
         "requested_output_tokens": records[0].requested_output_tokens if records else None,

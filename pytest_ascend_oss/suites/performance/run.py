@@ -24,14 +24,14 @@ def benchmark(base_url: str, model: str, concurrency: int, num_requests: int,
               prompt_tokens: int, output_tokens: int, output: Path, *, endpoint: str = "completions",
               warmup: int | None = None, request_rate: float | None = None,
               api_key: str | None = None, slo_ttft_ms: float | None = None,
-              slo_tpot_ms: float | None = None, progress: Callable[[str], None] = print
-              ) -> LevelRun:
+              slo_tpot_ms: float | None = None, workers: int | None = None,
+              progress: Callable[[str], None] = print) -> LevelRun:
     """One level, measured and written to ``output`` (vllm-bench JSON)."""
     run = bench.measure_level(base_url, model, concurrency, num_requests, prompt_tokens,
                               output_tokens, endpoint=endpoint, warmup=warmup,
                               request_rate=request_rate, api_key=api_key,
                               slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms,
-                              progress=progress)
+                              workers=workers, progress=progress)
     bench.write_json(run, model, base_url, output)
     return run
 

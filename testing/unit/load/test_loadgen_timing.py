@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 
 import pytest
 
 from conftest import SYNTHETIC
-from pytest_ascend_oss.load.loadgen import run_load
+from pytest_ascend_oss.load.loadgen import run
 from pytest_ascend_oss.load.workload import PreparedRequest
 from pytest_ascend_oss.metrics.latency import run_metrics
 from pytest_ascend_oss.server.argv import free_port
@@ -34,10 +33,11 @@ def requests(count: int) -> list[PreparedRequest]:
     return [PreparedRequest("/v1/completions", body, 3, TOKENS) for _ in range(count)]
 
 
-@pytest.mark.parametrize("concurrency", [1, 16])
-def test_measured_timing_is_within_two_percent_of_the_truth(synthetic_url, concurrency):
-    result = asyncio.run(run_load(synthetic_url, requests(concurrency * 4), concurrency,
-                                  warmup=concurrency, progress=lambda m: None))
+@pytest.mark.parametrize("concurrency,workers", [(1, 1), (16, 1), (16, 2)])
+def test_measured_timing_is_within_two_percent_of_the_truth(synthetic_url, concurrency, workers):
+    result = run(synthetic_url, requests(concurrency * 4), concurrency, warmup=concurrency,
+                 workers=workers, progress=lambda m: None)
+    assert result.workers == workers
     m = run_metrics(result.records, result.duration_s)
     assert m["failed"] == 0
     assert m["total_output_tokens"] == TOKENS * concurrency * 3

@@ -46,3 +46,13 @@ def test_multibyte_characters_split_at_every_byte_survive():
         parser = SSEParser()
         events = parser.feed(raw[:cut], 1) + parser.feed(raw[cut:], 2)
         assert [e.json()["text"] for e in events] == [text], f"split at byte {cut}"
+
+
+def test_one_whole_event_per_read_takes_the_fast_path_with_the_same_result():
+    parser = SSEParser()
+    assert parser.feed(b"event: error\n", 1) == []  # a field waiting for its event...
+    (event,) = parser.feed(b'data: {"a": 1}\n\n', 2)  # ...is not lost to the fast path
+    assert (event.data, event.event, event.received_ns) == ('{"a": 1}', "error", 2)
+    (plain,) = parser.feed(b'data: {"b": 2}\n\n', 3)
+    assert (plain.data, plain.event) == ('{"b": 2}', None)
+    assert [e.data for e in parser.feed(b"data: x\n\ndata: y\n\n", 4)] == ["x", "y"]
