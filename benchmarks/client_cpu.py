@@ -34,7 +34,7 @@ VLLM_BENCH = ("import sys, argparse; from vllm.benchmarks import serve; "
 
 def ours_child(url: str, concurrency: int, requests: int, workers: int) -> None:
     """Run our load generator (the child's whole job) and print its request outcomes."""
-    from pytest_ascend_oss.load.loadgen import run
+    from pytest_ascend_oss.load.run import run
     from pytest_ascend_oss.load.workload import PreparedRequest
 
     body = {"model": "synthetic", "prompt": [1, 2, 3], "max_tokens": OUTPUT_TOKENS}

@@ -187,8 +187,10 @@ def _benchmark(args: argparse.Namespace) -> int:
         level = run.benchmark(
             base_url, server.model, args.concurrency, args.num_requests, args.prompt_tokens,
             args.max_tokens, Path(args.output), endpoint=endpoint, warmup=args.warmup,
-            request_rate=args.request_rate, api_key=args.api_key, workers=args.workers,
-            progress=_progress)
+            request_rate=args.request_rate, api_key=args.api_key,
+            slo_ttft_ms=args.slo.ttft_ms if args.slo else None,
+            slo_tpot_ms=args.slo.tpot_ms if args.slo else None, workers=args.workers,
+            tokenizer=args.tokenizer, progress=_progress)
     except (ValueError, StartupError, WorkloadError, ServerError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -412,7 +414,7 @@ def _capacity(args: argparse.Namespace) -> int:
         def measure(c: int) -> capacity.Probe:
             return capacity.measure_probe(base_url, server.model, c, args.requests_per_stream,
                                           args.prompt_tokens, args.max_tokens, slo, endpoint,
-                                          args.api_key, args.workers)
+                                          args.api_key, args.workers, args.tokenizer)
 
         found = capacity.search(measure, args.attainment, args.start, args.max_concurrency,
                                 progress=_progress)
@@ -487,10 +489,16 @@ def _add_server_args(parser: argparse.ArgumentParser, url_flag: str, url_help: s
                         help=argparse.SUPPRESS)
 
 
-def _add_workers_arg(parser: argparse.ArgumentParser) -> None:
+def _add_load_args(parser: argparse.ArgumentParser) -> None:
+    """How the load is made: its processes, and who counts prompt tokens."""
     parser.add_argument("--workers", type=_arg(options.positive_int), default=None,
                         help="load processes, each with its own event loop and connections "
                              "(default: one per 64 streams, at most one per core)")
+    parser.add_argument("--tokenizer", type=_readable_dir, default=None,
+                        metavar="DIR",
+                        help="the checkpoint's tokenizer files, for a server without /tokenize "
+                             "(another engine, a gateway); without either, prompts are sized "
+                             "approximately from the server's usage")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -538,7 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="warm-up requests, excluded (default: the concurrency)")
     bench.add_argument("--request-rate", type=_arg(options.positive_float), default=None,
                        help="open loop: Poisson arrivals per second (concurrency caps in-flight)")
-    _add_workers_arg(bench)
+    bench.add_argument("--slo", type=_arg(_parse_slo), default=None,
+                       help="goodput's objectives per request, e.g. ttft_ms=100,tpot_ms=20 "
+                            "(without: no goodput)")
+    _add_load_args(bench)
     bench.set_defaults(run=_benchmark)
 
     cap = commands.add_parser(
@@ -559,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--max-concurrency", type=_arg(options.positive_int), default=1024)
     cap.add_argument("--endpoint", choices=("completions", "chat"), default=None)
     cap.add_argument("--output", type=_output_file, default="capacity.json")
-    _add_workers_arg(cap)
+    _add_load_args(cap)
     cap.set_defaults(run=_capacity)
 
     verify = commands.add_parser(

@@ -3,8 +3,9 @@
 One ``httpx.AsyncClient`` per process (``transport.http.async_client``: pool sized to the
 concurrency, a stream may be silent for minutes, because a slow 128K prefill is not a network
 error); warm-up requests run first and are excluded; the measured phase is bracketed by two
-scrapes of the server's /metrics. ``run`` is the entry point: one process, or the load split
-among worker processes (``workers.py``) when one event loop would stamp events late.
+scrapes of the server's /metrics. ``run.py`` is the entry point: this module's one process, or
+the load split among worker processes (``workers.py``) when one event loop would stamp events
+late.
 """
 
 from __future__ import annotations
@@ -147,19 +148,3 @@ async def run_load(base_url: str, requests: list[PreparedRequest], concurrency: 
         after = await prom.scrape(http)
     return LoadResult(concurrency, request_rate, records, warm, duration_s,
                       prom.delta(before, after))
-
-
-def run(base_url: str, requests: list[PreparedRequest], concurrency: int, warmup: int,
-        api_key: str | None = None, request_rate: float | None = None, seed: int = 0,
-        workers: int | None = None, progress: Callable[[str], None] = print) -> LoadResult:
-    """The load run: in this process, or split among ``workers`` processes (None: chosen from
-    the concurrency and the cores, ``workers.default_workers``)."""
-    from . import workers as processes
-
-    count = processes.default_workers(concurrency) if workers is None else workers
-    count = min(count, concurrency)  # a process without a stream would do nothing
-    if count <= 1:
-        return eventloop.run(run_load(base_url, requests, concurrency, warmup, api_key,
-                                      request_rate, seed, progress))
-    return processes.run_load_in_processes(base_url, requests, concurrency, warmup, count,
-                                           api_key, request_rate, seed, progress)

@@ -111,7 +111,9 @@ def run_metrics(records: list[RequestRecord], duration_s: float,
         "total_input_tokens": input_tokens,
         "total_output_tokens": output_tokens,
         "request_throughput": len(ok) / duration_s if duration_s > 0 else 0.0,
-        "request_goodput": len(good) / duration_s if duration_s > 0 else 0.0,
+        # vLLM's goodput: requests within every SLO given, per second; none without an SLO
+        "request_goodput": None if slo_ttft_ms is None and slo_tpot_ms is None
+        else len(good) / duration_s if duration_s > 0 else 0.0,
         "output_throughput": output_tokens / duration_s if duration_s > 0 else 0.0,
         "total_token_throughput": (input_tokens + output_tokens) / duration_s
         if duration_s > 0 else 0.0,

@@ -55,20 +55,22 @@ def max_model_len(http: httpx.Client, model: str) -> int | None:
     return None
 
 
-def chat_overhead(http: httpx.Client, model: str, **body) -> int:
+def chat_overhead(http: httpx.Client, model: str, count=None, **body) -> int:
     """Tokens the chat template adds around a user message, from the server's own usage.
 
     ``/tokenize`` with chat messages needs a template in the tokenizer, which gpt-oss servers
     (rendered by harmony) may lack; ``usage.prompt_tokens`` of a one-token request always works.
-    ``body`` holds fields that change the template (e.g. ``reasoning_effort``).
+    ``count(text)`` counts the bare message (default: the server's /tokenize); ``body`` holds
+    fields that change the template (e.g. ``reasoning_effort``).
     """
+    count = count or (lambda text: len(tokenize(http, model, text)))
     probe = "Hello there."
     answer = http.post("/v1/chat/completions", json={
         **body, "model": model, "messages": [{"role": "user", "content": probe}],
         "max_tokens": 1})
     if answer.status_code != 200:
         raise ServerError(f"chat probe answers {answer.status_code}: {answer.text[:300]}")
-    return answer.json()["usage"]["prompt_tokens"] - len(tokenize(http, model, probe))
+    return answer.json()["usage"]["prompt_tokens"] - count(probe)
 
 
 def reasoning_of(message: dict) -> str:

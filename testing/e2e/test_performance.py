@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from fakes import gateway
 
 from conftest import breaking_proxy
 from pytest_ascend_oss.thresholds import DEFAULT_FILE
@@ -87,3 +90,34 @@ def test_the_capacity_gate_passes_and_fails_on_the_real_server(
     else:
         assert found["capacity"] == 0 and found["probes"] == [found["probes"][0]]
         assert "required >= 16 streams" in result.stdout.str()
+
+
+def benchmark_cli(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_ascend_oss.cli", "benchmark", "--api-url", url,
+         "--concurrency", "2", "--num-requests", "4", "--prompt-tokens", "200", "--max-tokens",
+         "8", "--output", str(out), *extra], check=False, capture_output=True, text=True,
+        timeout=600)
+
+
+def test_a_server_without_tokenize_is_sized_by_the_local_tokenizer_exactly(embedded_url,
+                                                                          tmp_path):
+    """A gateway in front of vLLM that offers OpenAI's endpoints only: `/tokenize` answers
+    404. With --tokenizer (the canary's own files) every prompt is still exactly 200 tokens by
+    the server's usage; without, prompts are about 200, and the output and JSON say so."""
+    from pytest_ascend_oss.embedded.model import model_dir
+
+    with gateway.serving(embedded_url) as url:
+        exact = benchmark_cli(url, tmp_path / "exact.json", "--tokenizer", str(model_dir()))
+        rough = benchmark_cli(url, tmp_path / "rough.json")
+    assert exact.returncode == 0, exact.stderr[-2000:]
+    result = json.loads((tmp_path / "exact.json").read_text())
+    assert result["input_lens"] == [200] * 4
+    assert result["ascend_oss"]["prompt_sizing"].startswith("local tokenizer")
+    assert "prompt sizing        local tokenizer" in exact.stdout
+    assert rough.returncode == 0, rough.stderr[-2000:]
+    result = json.loads((tmp_path / "rough.json").read_text())
+    assert result["ascend_oss"]["prompt_sizing"].startswith("approximate")
+    assert result["ascend_oss"]["requested_prompt_tokens"] is None
+    assert all(150 <= n <= 250 for n in result["input_lens"]), result["input_lens"]
+    assert "prompts sized by approximate" in rough.stderr

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...load import loadgen
+from ...load import sizing
 from ...load.loadgen import LoadResult
-from ...load.workload import prepare
+from ...load.run import run
+from ...load.workload import prepare, words_text
 from ...metrics.latency import run_metrics
 from ...report.files import write_json_atomic
 from ...transport.http import sync_client
@@ -36,6 +37,7 @@ class LevelRun:
     result: LoadResult
     metrics: dict
     seed: int = 0        # the prompts' seed: the same seed makes the same prompts again
+    sizing: str = "the server's /tokenize (exact)"  # who counted the prompts' tokens
 
 
 def fresh_seed() -> int:
@@ -52,20 +54,24 @@ def measure_level(base_url: str, model: str, concurrency: int, num_requests: int
                   warmup: int | None = None, request_rate: float | None = None,
                   api_key: str | None = None, seed: int | None = None,
                   slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
-                  workers: int | None = None, progress: Callable[[str], None] = print
-                  ) -> LevelRun:
+                  workers: int | None = None, tokenizer: Path | None = None,
+                  progress: Callable[[str], None] = print) -> LevelRun:
     """Prepare exact-size requests, run them at ``concurrency`` (from ``workers`` processes;
-    None: chosen from the concurrency and the cores), compute the figures."""
+    None: chosen from the concurrency and the cores), compute the figures. ``tokenizer``: a
+    local tokenizer directory for a server without /tokenize (``load/sizing.py``)."""
     warmup = concurrency if warmup is None else warmup
     seed = fresh_seed() if seed is None else seed
     with sync_client(base_url, api_key) as http:
         # Distinct seeds per level: a level never reuses another level's prompts (prefix cache).
+        sizer = sizing.choose(http, model, tokenizer, words_text)
+        if not isinstance(sizer, sizing.ServerTokenizer):
+            progress(f"c={concurrency}: prompts sized by {sizer.description}")
         requests = prepare(http, model, endpoint, warmup + num_requests, prompt_tokens,
-                           output_tokens, seed=seed * 1000 + concurrency)
-    result = loadgen.run(base_url, requests, concurrency, warmup, api_key, request_rate, seed,
+                           output_tokens, seed=seed * 1000 + concurrency, sizer=sizer)
+    result = run(base_url, requests, concurrency, warmup, api_key, request_rate, seed,
                          workers, progress)
     metrics = run_metrics(result.records, result.duration_s, slo_ttft_ms, slo_tpot_ms)
-    return LevelRun(concurrency, endpoint, result, metrics, seed)
+    return LevelRun(concurrency, endpoint, result, metrics, seed, sizer.description)
 
 
 def bench_json(run: LevelRun, model: str, base_url: str) -> dict:
@@ -118,6 +124,7 @@ def bench_json(run: LevelRun, model: str, base_url: str) -> dict:
         "mean_in_flight": m["mean_in_flight"],
         "warmup_requests": len(run.result.warmup_records),
         "seed": run.seed,
+        "prompt_sizing": run.sizing,
         "load_processes": run.result.workers,
         "event_loop": run.result.loop,
         "cached_tokens": [r.cached_tokens for r in records],

@@ -96,14 +96,14 @@ def probe_from(concurrency: int, records: list, duration_s: float, slo: Slo) -> 
 
 def measure_probe(base_url: str, model: str, concurrency: int, per_stream: int,
                   prompt_tokens: int, output_tokens: int, slo: Slo, endpoint: str = "completions",
-                  api_key=None, workers: int | None = None) -> Probe:
+                  api_key=None, workers: int | None = None, tokenizer=None) -> Probe:
     """One closed-loop level against a real server (fresh prompts), as a Probe: the
     ``measure`` the CLI and the performance suite both give ``search``."""
     run = bench.measure_level(base_url, model, concurrency,
                               requests_for(concurrency, per_stream), prompt_tokens,
                               output_tokens, endpoint=endpoint, api_key=api_key,
                               slo_ttft_ms=slo.ttft_ms, slo_tpot_ms=slo.tpot_ms,
-                              workers=workers, progress=lambda m: None)
+                              workers=workers, tokenizer=tokenizer, progress=lambda m: None)
     return probe_from(concurrency, run.result.records, run.result.duration_s, slo)
 
 

@@ -49,4 +49,9 @@ def summary_lines(run: LevelRun) -> list[str]:
                          f"p90 {s['p90']:9.2f}  p99 {s['p99']:9.2f}  (n={s['n']})")
     lines.append(f"  output throughput    {m['output_throughput']:.1f} tokens/s")
     lines.append(f"  request throughput   {m['request_throughput']:.2f} req/s")
+    lines.append(f"  goodput              {m['request_goodput']:.2f} req/s"
+                 if m.get("request_goodput") is not None else
+                 "  goodput              - (no SLO given)")
+    lines.append(f"  prompt sizing        {run.sizing}")
+    lines.append(f"  load                 {run.result.workers} process(es) on {run.result.loop}")
     return lines

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import SYNTHETIC
-from pytest_ascend_oss.load.loadgen import run
+from pytest_ascend_oss.load.run import run
 from pytest_ascend_oss.load.workload import PreparedRequest
 from pytest_ascend_oss.metrics.latency import run_metrics
 from pytest_ascend_oss.server.argv import free_port

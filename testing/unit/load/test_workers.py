@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SYNTHETIC
 from pytest_ascend_oss.load import workers
-from pytest_ascend_oss.load.loadgen import run
+from pytest_ascend_oss.load.run import run
 from pytest_ascend_oss.load.workload import PreparedRequest
 from pytest_ascend_oss.server.argv import free_port
 

@@ -1,0 +1,66 @@
+"""A gateway in front of a real server that offers only some of its paths (as an API gateway
+or another engine does: OpenAI's endpoints, none of vLLM's own), for the project's own tests.
+
+``serving(upstream, hidden=("/tokenize", "/detokenize"))`` runs it in a thread on a free
+loopback port; hidden paths answer 404; everything else passes through, streams as streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+
+def build_app(upstream: str, hidden: tuple[str, ...]) -> Starlette:
+    client = httpx.AsyncClient(base_url=upstream, timeout=None)
+
+    async def forward(request: Request) -> Response:
+        if request.url.path in hidden:
+            return Response('{"detail": "Not Found"}', 404, media_type="application/json")
+        response = await client.send(client.build_request(
+            request.method, request.url.path, content=await request.body(),
+            headers={"content-type": request.headers.get("content-type", "application/json")}),
+            stream=True)
+        if "text/event-stream" in response.headers.get("content-type", ""):
+            async def body():
+                try:
+                    async for raw in response.aiter_raw():
+                        yield raw
+                finally:
+                    await response.aclose()
+            return StreamingResponse(body(), response.status_code,
+                                     media_type="text/event-stream")
+        data = await response.aread()
+        await response.aclose()
+        return Response(data, response.status_code,
+                        media_type=response.headers.get("content-type"))
+
+    return Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+
+
+@contextlib.contextmanager
+def serving(upstream: str, hidden: tuple[str, ...] = ("/tokenize", "/detokenize")
+            ) -> Iterator[str]:
+    server = uvicorn.Server(uvicorn.Config(build_app(upstream, hidden), host="127.0.0.1",
+                                           port=0, log_level="error", access_log=False))
+    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
