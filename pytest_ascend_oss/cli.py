@@ -52,6 +52,30 @@ def _parse_slo(text: str):
     return parse_slo(text)
 
 
+def _positive_ints(text: str) -> list[int]:
+    """``1,4,16``: whole numbers >= 1, at least one, none repeated."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.lstrip("-").isdigit() for part in parts):
+        raise ValueError("must be comma-separated whole numbers, e.g. 1,4,16")
+    values = [options.positive_int(part) for part in parts]
+    if not values or len(set(values)) != len(values):
+        raise ValueError("expected distinct whole numbers >= 1, e.g. 1,4,16")
+    return values
+
+
+def _shapes(text: str):
+    from .suites.performance.sweep import parse_shapes
+
+    return parse_shapes(text)
+
+
+def _at_least_two(text: str) -> int:
+    value = options.positive_int(text)
+    if value < 2:
+        raise ValueError("must be at least 2 (a shared prefix needs a second turn)")
+    return value
+
+
 def _share(text: str) -> float:
     value = options.positive_float(text)
     if value > 1:
@@ -438,6 +462,91 @@ def _capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    """Every concurrency at every length pair; one JSON and a Pareto plot."""
+    import httpx
+
+    from .load.workload import WorkloadError
+    from .server.launcher import StartupError, attach
+    from .suites.performance import bench, sweep
+    from .transport.http import ServerError
+
+    endpoint = _endpoint(args)
+    output = Path(args.output)
+    try:
+        base_url = parse_url(args.api_url)
+        server = attach(base_url, args.model, args.api_key)
+
+        def measure(c: int, shape: sweep.Shape, json_path: Path) -> bench.LevelRun:
+            run = bench.measure_level(
+                base_url, server.model, c, max(args.min_requests, args.requests_per_stream * c),
+                shape.prompt_tokens, shape.output_tokens, endpoint=endpoint,
+                api_key=args.api_key, slo_ttft_ms=args.slo.ttft_ms if args.slo else None,
+                slo_tpot_ms=args.slo.tpot_ms if args.slo else None, workers=args.workers,
+                tokenizer=args.tokenizer, progress=_progress)
+            bench.write_json(run, server.model, base_url, json_path)
+            return run
+
+        found = sweep.sweep(measure, args.concurrency, args.lengths, output, {
+            "base_url": base_url, "model": server.model, "endpoint": endpoint,
+            "slo": {"ttft_ms": args.slo.ttft_ms, "tpot_ms": args.slo.tpot_ms}
+            if args.slo else None}, progress=_progress)
+    except (ValueError, StartupError, WorkloadError, ServerError, httpx.HTTPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("| in:out | c | median TTFT ms | median TPOT ms | tokens/s/user | output tokens/s "
+          "| req/s | failed | Pareto |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for i, p in enumerate(found["points"]):
+        per_user = p["per_user_output_tokens_s"]
+        print(f"| {p['prompt_tokens']}:{p['output_tokens']} | {p['concurrency']} "
+              f"| {_figure(p['median_ttft_ms'], 1)} | {_figure(p['median_tpot_ms'], 2)} "
+              f"| {_figure(per_user, 1)} | {p['output_throughput']:.1f} "
+              f"| {p['request_throughput']:.2f} | {p['failed']} "
+              f"| {'yes' if any(i in f for f in found['pareto'].values()) else ''} |")
+    print(f"results: {output}; plot: {found['plot']}")
+    return 1 if any(p["failed"] for p in found["points"]) else 0
+
+
+def _multiturn(args: argparse.Namespace) -> int:
+    """Conversations that extend turn by turn: prefix-cache hit rate, TTFT with the shared
+    prefix and without."""
+    import httpx
+
+    from .load.workload import WorkloadError
+    from .server.launcher import StartupError, attach
+    from .suites.performance import multiturn
+    from .transport.http import ServerError
+
+    try:
+        base_url = parse_url(args.api_url)
+        server = attach(base_url, args.model, args.api_key)
+        found = multiturn.run(base_url, server.model, args.conversations, args.turns,
+                              args.user_words, args.max_tokens, args.concurrency,
+                              api_key=args.api_key, progress=_progress)
+    except (ValueError, StartupError, WorkloadError, ServerError, httpx.HTTPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_json_atomic(Path(args.output), {"base_url": base_url, "model": server.model, **found})
+    rate = found["prefix_cache_hit_rate_server"]
+    print(f"prefix-cache hit rate (server counters): {_figure(rate and 100 * rate, 1)} %; "
+          f"failed turns: {found['failed_turns']}")
+    print("| turn | requests | median prompt tokens (cold) | median TTFT ms, shared prefix "
+          "| median TTFT ms, cold twin | cold / shared |")
+    print("|---|---|---|---|---|---|")
+    for row in found["by_turn"]:
+        print(f"| {row['turn']} | {row['requests']} | {_figure(row['median_prompt_tokens'], 0)} "
+              f"({_figure(row['median_cold_prompt_tokens'], 0)}) "
+              f"| {_figure(row['median_ttft_ms'], 1)} | {_figure(row['median_cold_ttft_ms'], 1)} "
+              f"| {_figure(row.get('cold_over_shared'), 2)} |")
+    print(f"results: {args.output}")
+    return 1 if found["failed_turns"] or found["cold_failed"] else 0
+
+
+def _figure(value: float | None, decimals: int) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}"
+
+
 def _default_tests_dir() -> Path | None:
     """The acceptance suite beside the package in a checkout (pip install -e .); a wheel
     install has none, and ``--tests DIR`` names it."""
@@ -572,6 +681,43 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--output", type=_output_file, default="capacity.json")
     _add_load_args(cap)
     cap.set_defaults(run=_capacity)
+
+    swp = commands.add_parser(
+        "sweep", help="every concurrency at every input:output length pair: one JSON and a "
+                      "Pareto plot of per-user speed against throughput")
+    _add_server_args(swp, "--api-url", "server root or the guide's endpoint URL")
+    swp.add_argument("--concurrency", type=_arg(_positive_ints), default=[1, 4, 16],
+                     help="comma-separated concurrencies (default 1,4,16)")
+    swp.add_argument("--lengths", type=_arg(_shapes), default="1024:256",
+                     help="comma-separated INPUT:OUTPUT token pairs (default 1024:256)")
+    swp.add_argument("--requests-per-stream", type=_arg(options.positive_int), default=4,
+                     help="measured requests per point = this x its concurrency")
+    swp.add_argument("--min-requests", type=_arg(options.positive_int), default=10,
+                     help="measured requests per point at least")
+    swp.add_argument("--slo", type=_arg(_parse_slo), default=None,
+                     help="objectives for goodput, e.g. ttft_ms=100,tpot_ms=20")
+    swp.add_argument("--endpoint", choices=("completions", "chat"), default=None)
+    swp.add_argument("--output", type=_output_file, default="sweep.json",
+                     help="the sweep's JSON; the plot goes beside it (.png), each point's "
+                          "vllm-bench JSON in a directory of the same name")
+    _add_load_args(swp)
+    swp.set_defaults(run=_sweep)
+
+    mt = commands.add_parser(
+        "multiturn", help="conversations that extend turn by turn: prefix-cache hit rate and "
+                          "TTFT with the shared prefix against the same lengths without")
+    _add_server_args(mt, "--api-url", "server root or the guide's endpoint URL")
+    mt.add_argument("--conversations", type=_arg(options.positive_int), default=8)
+    mt.add_argument("--turns", type=_arg(_at_least_two), default=4,
+                    help="user turns per conversation (at least 2)")
+    mt.add_argument("--concurrency", type=_arg(options.positive_int), default=4,
+                    help="conversations in flight at once")
+    mt.add_argument("--user-words", type=_arg(options.positive_int), default=150,
+                    help="pseudo-words per user message")
+    mt.add_argument("--max-tokens", type=_arg(options.positive_int), default=64,
+                    help="output tokens per turn at most")
+    mt.add_argument("--output", type=_output_file, default="multiturn.json")
+    mt.set_defaults(run=_multiturn)
 
     verify = commands.add_parser(
         "verify-precision", help="the guide's verify_precision.py: compare with a reference")

@@ -112,3 +112,27 @@ def bars(path: Path, labels: list[str], panels: list[dict], title: str) -> Path:
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def front(path: Path, series: dict[str, list[tuple[float, float, str]]],
+          frontiers: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str,
+          title: str) -> Path:
+    """Scatter series of (x, y, annotation) as dotted lines, and each series' frontier (its
+    Pareto front) as a solid line in the same colour."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in series.items():
+        (line,) = ax.plot([x for x, _, _ in points], [y for _, y, _ in points], marker="o",
+                          linestyle=":", label=label)
+        for x, y, note in points:
+            ax.annotate(note, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        frontier = frontiers.get(label) or []
+        if frontier:
+            ax.plot([x for x, _ in frontier], [y for _, y in frontier], color=line.get_color(),
+                    linewidth=2, label=f"{label} Pareto front")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -12,6 +12,7 @@ COUNTERS = {
     "prompt_tokens": "vllm:prompt_tokens_total",
     "output_tokens": "vllm:generation_tokens_total",
     "prefix_cache_hits": "vllm:prefix_cache_hits_total",
+    "prefix_cache_queries": "vllm:prefix_cache_queries_total",  # prompt tokens looked up
 }
 
 

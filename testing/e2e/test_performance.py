@@ -121,3 +121,32 @@ def test_a_server_without_tokenize_is_sized_by_the_local_tokenizer_exactly(embed
     assert result["ascend_oss"]["requested_prompt_tokens"] is None
     assert all(150 <= n <= 250 for n in result["input_lens"]), result["input_lens"]
     assert "prompts sized by approximate" in rough.stderr
+
+
+def test_a_sweep_and_a_multi_turn_run_against_the_real_server(embedded_url, tmp_path):
+    """Four sweep points, one JSON with a front per length pair and a plot; conversations
+    whose later turns hit the prefix cache, beside their cold twins."""
+    swept = subprocess.run(
+        [sys.executable, "-m", "pytest_ascend_oss.cli", "sweep", "--api-url", embedded_url,
+         "--concurrency", "1,4", "--lengths", "128:16,512:16", "--requests-per-stream", "2",
+         "--min-requests", "4", "--output", str(tmp_path / "sweep.json")],
+        check=False, capture_output=True, text=True, timeout=600)
+    assert swept.returncode == 0, swept.stderr[-2000:]
+    found = json.loads((tmp_path / "sweep.json").read_text())
+    assert found["complete"] and len(found["points"]) == 4
+    assert set(found["pareto"]) == {"128:16", "512:16"}
+    assert all(Path(p["result"]).is_file() for p in found["points"])
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    talked = subprocess.run(
+        [sys.executable, "-m", "pytest_ascend_oss.cli", "multiturn", "--api-url", embedded_url,
+         "--conversations", "4", "--turns", "3", "--concurrency", "2", "--user-words", "60",
+         "--max-tokens", "16", "--output", str(tmp_path / "mt.json")],
+        check=False, capture_output=True, text=True, timeout=600)
+    assert talked.returncode == 0, talked.stderr[-2000:]
+    found = json.loads((tmp_path / "mt.json").read_text())
+    assert found["failed_turns"] == 0 and found["cold_failed"] == 0
+    # Turn 1 shares only the system header; later turns their whole previous prompt.
+    assert found["prefix_cache_hit_rate_server"] > 0.3, found
+    assert [row["requests"] for row in found["by_turn"]] == [4, 4, 4]
+    third = found["by_turn"][2]
+    assert abs(third["median_cold_prompt_tokens"] - third["median_prompt_tokens"]) <= 4
