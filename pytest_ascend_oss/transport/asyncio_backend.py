@@ -88,8 +88,12 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             if protocol.error is not None:
                 raise httpcore.ReadError(str(protocol.error))
             return b""  # end of stream
-        data = bytes(protocol.buffer[:max_bytes])
-        del protocol.buffer[:max_bytes]
+        if len(protocol.buffer) <= max_bytes:  # the usual read: all of it, one copy
+            data = bytes(protocol.buffer)
+            protocol.buffer.clear()
+        else:
+            data = bytes(protocol.buffer[:max_bytes])
+            del protocol.buffer[:max_bytes]
         if protocol.paused and len(protocol.buffer) < READ_HIGH_WATER // 2:
             protocol.paused = False
             self._transport.resume_reading()

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 DONE = "[DONE]"
 
 
-@dataclass(frozen=True)
 class Event:
-    data: str
-    event: str | None
-    received_ns: int
+    """One dispatched event. A plain class with slots: one is built per streamed token, and a
+    frozen dataclass's ``__init__`` costs several times as much."""
+
+    __slots__ = ("data", "event", "received_ns")
+
+    def __init__(self, data: str, event: str | None, received_ns: int):
+        self.data, self.event, self.received_ns = data, event, received_ns
+
+    def __repr__(self) -> str:
+        return f"Event(data={self.data!r}, event={self.event!r}, received_ns={self.received_ns})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and (self.data, self.event, self.received_ns) == (
+            other.data, other.event, other.received_ns)
 
     @property
     def done(self) -> bool:
