@@ -7,7 +7,6 @@ concurrency. Usage: .venv/bin/python benchmarks/harness_overhead.py
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "testing"))
 
-from pytest_ascend_oss.load.loadgen import run_load
+from pytest_ascend_oss.load.run import run
 from pytest_ascend_oss.load.workload import PreparedRequest
 from pytest_ascend_oss.metrics.latency import run_metrics
 from pytest_ascend_oss.server.argv import free_port
@@ -41,7 +40,7 @@ def main() -> None:
         for c in (1, 4, 16):
             reqs = [PreparedRequest("/v1/completions", body, 3, TOKENS)] * (c * 5)
             cpu0 = time.process_time()
-            result = asyncio.run(run_load(url, reqs, c, warmup=c, progress=lambda m: None))
+            result = run(url, reqs, c, warmup=c, progress=lambda m: None)
             cpu = time.process_time() - cpu0
             events = sum(len(r.token_events) + 2 for r in result.records + result.warmup_records)
             m = run_metrics(result.records, result.duration_s)
