@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -43,6 +44,7 @@ STREAMS_PER_PROCESS = 64
 PROGRESS_EVERY_S = 1.0  # how often a process reports its counts to the parent
 POLL_S = 0.5  # how often the parent looks at its processes while waiting for messages
 STOP_GRACE_S = 5.0
+PARENT_POLL_S = 1.0
 
 
 class LoadProcessError(RuntimeError):
@@ -82,7 +84,8 @@ def run_load_in_processes(base_url: str, requests: list[PreparedRequest], concur
         target=_process_main, name=f"ascend-oss-load-{i}", daemon=True,
         # The key crosses the private pipe to the child, never a command line or a file:
         # a Secret refuses pickling, so its value goes as a string and is wrapped again there.
-        args=(i, base_url, reveal(api_key), warm_requests[i::workers] + measured[i::workers],
+        args=(os.getpid(), i, base_url, reveal(api_key),
+              warm_requests[i::workers] + measured[i::workers],
               len(warm_requests[i::workers]), streams[i],
               request_rate / workers if request_rate else None, seed * 1000 + i,
               messages, go, start))
@@ -165,16 +168,28 @@ async def _scrape(base_url: str, api_key) -> dict | None:
         return await prom.scrape(http)
 
 
-def _process_main(index: int, base_url: str, key: str | None, requests: list[PreparedRequest],
-                  warmup: int, concurrency: int, rate: float | None, seed: int, messages, go,
-                  start) -> None:
+def _process_main(parent: int, index: int, base_url: str, key: str | None,
+                  requests: list[PreparedRequest], warmup: int, concurrency: int,
+                  rate: float | None, seed: int, messages, go, start) -> None:
+    """``parent``: the parent's pid as the parent saw it (read here, it could already be the
+    pid of whoever adopted this process)."""
     # Ctrl-C reaches the whole process group: the parent decides, and stops its processes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     try:
         eventloop.run(_process_load(index, base_url, secret_or_none(key), requests, warmup,
                                     concurrency, rate, seed, messages, go, start))
     except Exception:  # noqa: BLE001 - everything goes to the parent, which raises it
         messages.put(("error", index, traceback.format_exc()))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A parent killed outright (SIGKILL) cannot stop its processes: each leaves by itself
+    within a second of being orphaned, instead of waiting for a start that never comes or
+    loading a server nobody measures."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 async def _process_load(index: int, base_url: str, api_key, requests: list[PreparedRequest],

@@ -101,3 +101,41 @@ def test_default_is_one_process_per_64_streams_at_most_one_per_core(concurrency,
 def test_shares_differ_by_at_most_one_and_sum_to_the_whole():
     assert workers.shares(10, 3) == [4, 3, 3]
     assert workers.shares(2, 2) == [1, 1]
+
+
+def test_a_load_process_leaves_when_its_parent_is_killed(tmp_path):
+    """SIGKILL of the parent: nothing can stop the load processes but themselves."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing, os, sys, time\n"
+        "from pytest_ascend_oss.load import workers\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = multiprocessing.get_context('spawn')\n"
+        "    messages, go, start = ctx.Queue(), ctx.Event(), ctx.Value('q', 0)\n"
+        "    p = ctx.Process(target=workers._process_main, args=(os.getpid(), 0, 'http://127.0.0.1:9',\n"
+        "        None, [], 0, 1, None, 0, messages, go, start), daemon=True)\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert psutil.pid_exists(child)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(child).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the load process outlived its killed parent by 10 s")
