@@ -94,8 +94,8 @@ def main() -> None:
                         help="events between the two runs of each client (more: less noise)")
     parser.add_argument("--workers", type=int, default=1, help="our load processes")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from pytest_ascend_oss.server.argv import free_port
+    sys.path.insert(0, str(ROOT / "testing"))
+    from fakes import synthetic_stream
 
     work = Path(tempfile.mkdtemp(prefix="client-cpu-"))
     print(f"synthetic server, {OUTPUT_TOKENS} tokens per request = {EVENTS_PER_REQUEST} events; "
@@ -104,14 +104,7 @@ def main() -> None:
     print("| c | token interval ms | ours µs/event | vllm bench µs/event | ours / theirs |")
     print("|---|---|---|---|---|")
     for c in (int(x) for x in args.levels.split(",")):
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, str(ROOT / "testing" / "fakes" / "synthetic_stream.py"), "--port",
-             str(port), "--ttft-ms", "50", "--token-ms", str(c / 4)],
-            stdout=subprocess.PIPE, text=True)
-        try:
-            server.stdout.readline()
-            url = f"http://127.0.0.1:{port}"
+        with synthetic_stream.serving(50, c / 4) as url:
             low = 2 * c
             high = low + c * -(-args.events // (c * EVENTS_PER_REQUEST))  # whole waves
             events = (high - low) * EVENTS_PER_REQUEST
@@ -122,9 +115,6 @@ def main() -> None:
             their += theirs(url, c, high, work)
             print(f"| {c} | {c / 4:g} | {mine / events * 1e6:.0f} | {their / events * 1e6:.0f} "
                   f"| {mine / their:.2f} |", flush=True)
-        finally:
-            server.kill()
-            server.wait()
 
 
 if __name__ == "__main__":

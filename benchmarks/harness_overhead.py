@@ -7,7 +7,6 @@ concurrency. Usage: .venv/bin/python benchmarks/harness_overhead.py
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,23 +14,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "testing"))
 
+from fakes import synthetic_stream
+
 from pytest_ascend_oss.load.run import run
 from pytest_ascend_oss.load.workload import PreparedRequest
 from pytest_ascend_oss.metrics.latency import run_metrics
-from pytest_ascend_oss.server.argv import free_port
 
 TTFT_MS, TOKEN_MS, TOKENS = 200.0, 20.0, 32
 
 
 def main() -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "testing" / "fakes" / "synthetic_stream.py"), "--port",
-         str(port), "--ttft-ms", str(TTFT_MS), "--token-ms", str(TOKEN_MS)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        server.stdout.readline()
-        url = f"http://127.0.0.1:{port}"
+    with synthetic_stream.serving(TTFT_MS, TOKEN_MS) as url:
         body = {"model": "synthetic", "prompt": [1, 2, 3], "max_tokens": TOKENS}
         print(f"truth: TTFT {TTFT_MS} ms, TPOT/ITL {TOKEN_MS} ms, {TOKENS} tokens per request")
         print("| c | requests | events | CPU us/event | TTFT median (ms) | TPOT median (ms) "
@@ -47,8 +40,6 @@ def main() -> None:
             print(f"| {c} | {len(result.records)} | {events} | {cpu / events * 1e6:.0f} "
                   f"| {m['ttft_ms']['median']:.2f} | {m['tpot_ms']['median']:.3f} "
                   f"| {m['itl_ms']['median']:.3f} |")
-    finally:
-        server.kill()
 
 
 if __name__ == "__main__":

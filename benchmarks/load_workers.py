@@ -14,13 +14,16 @@ on time (late p99 in the table). Usage: .venv/bin/python benchmarks/load_workers
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "testing"))
+
+from fakes import synthetic_stream
+
 # (concurrency, true TTFT ms, true token interval ms, measured requests)
 CONFIGS = ((256, 200.0, 40.0, 1024), (1024, 500.0, 100.0, 3072), (1024, 500.0, 50.0, 3072))
 
@@ -29,25 +32,14 @@ def measure(c: int, ttft: float, token: float, n: int, workers: int) -> dict:
     from pytest_ascend_oss.load.run import run
     from pytest_ascend_oss.load.workload import PreparedRequest
     from pytest_ascend_oss.metrics.latency import run_metrics
-    from pytest_ascend_oss.server.argv import free_port
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "testing" / "fakes" / "synthetic_stream.py"), "--port",
-         str(port), "--ttft-ms", str(ttft), "--token-ms", str(token)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        server.stdout.readline()
-        url = f"http://127.0.0.1:{port}"
+    with synthetic_stream.serving(ttft, token) as url:
         load = [PreparedRequest("/v1/completions", {"model": "s", "prompt": [1, 2, 3],
                                                     "max_tokens": 24 + i % 17}, 3, 24 + i % 17)
                 for i in range(n + c)]
         result = run(url, load, c, warmup=c, workers=workers, progress=lambda m: None)
         m = run_metrics(result.records, result.duration_s)
         truth = httpx.get(f"{url}/stats").json()
-    finally:
-        server.kill()
-        server.wait()
     return {"workers": result.workers, "failed": m["failed"], "ttft": m["ttft_ms"]["median"],
             "tpot": m["tpot_ms"]["median"], "server": truth}
 

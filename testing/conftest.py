@@ -18,7 +18,6 @@ pytest_plugins = ["pytester"]
 
 FAKE_VLLM = Path(__file__).parent / "fakes" / "fake_vllm.py"
 FAKE_CMD = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_VLLM))}"
-SYNTHETIC = Path(__file__).parent / "fakes" / "synthetic_stream.py"
 
 
 @contextlib.contextmanager

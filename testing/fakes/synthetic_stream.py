@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 CHUNK_SIZES = (1, 3, 2, 5, 1, 4)
 
@@ -136,6 +140,26 @@ async def _tokens(writer: asyncio.StreamWriter, arrived: float, ttft: float, tok
                                       "total_tokens": prompt + sent}}
     writer.write(chunked(event(final) + b"data: [DONE]\n\n") + b"0\r\n\r\n")
     await writer.drain()
+
+
+@contextlib.contextmanager
+def serving(ttft_ms: float, token_ms: float, per_stream_ms: float = 0.0) -> Iterator[str]:
+    """This server in a child process on a free loopback port; yields its URL and always
+    stops it (the project's tests and benchmarks start it here)."""
+    from pytest_ascend_oss.server.argv import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--port", str(port), "--ttft-ms", str(ttft_ms),
+         "--token-ms", str(token_ms), "--token-ms-per-stream", str(per_stream_ms)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the synthetic server did not start (exit {proc.poll()})")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 async def main() -> None:

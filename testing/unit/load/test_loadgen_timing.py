@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from fakes import synthetic_stream
 
-from conftest import SYNTHETIC
 from pytest_ascend_oss.load.run import run
 from pytest_ascend_oss.load.workload import PreparedRequest
 from pytest_ascend_oss.metrics.latency import run_metrics
-from pytest_ascend_oss.server.argv import free_port
 
 TTFT_MS, TOKEN_MS, TOKENS = 200.0, 20.0, 32
 
 
 @pytest.fixture(scope="module")
 def synthetic_url():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(SYNTHETIC), "--port", str(port),
-                             "--ttft-ms", str(TTFT_MS), "--token-ms", str(TOKEN_MS)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+    with synthetic_stream.serving(TTFT_MS, TOKEN_MS) as url:
+        yield url
 
 
 def requests(count: int) -> list[PreparedRequest]:

@@ -8,24 +8,17 @@ import subprocess
 import sys
 
 import pytest
+from fakes import synthetic_stream
 
-from conftest import SYNTHETIC
 from pytest_ascend_oss.load import workers
 from pytest_ascend_oss.load.run import run
 from pytest_ascend_oss.load.workload import PreparedRequest
-from pytest_ascend_oss.server.argv import free_port
 
 
 @pytest.fixture(scope="module")
 def synthetic_url():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(SYNTHETIC), "--port", str(port),
-                             "--ttft-ms", "20", "--token-ms", "2"],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+    with synthetic_stream.serving(20, 2) as url:
+        yield url
 
 
 def test_records_come_back_in_request_order_from_every_process(synthetic_url):

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import pytest
+from fakes import synthetic_stream
 
-from conftest import SYNTHETIC
 from pytest_ascend_oss.load.loadgen import run_load
 from pytest_ascend_oss.load.workload import PreparedRequest
-from pytest_ascend_oss.server.argv import free_port
 from pytest_ascend_oss.suites.performance import capacity
 from pytest_ascend_oss.suites.performance.capacity import CapacityError, Probe, Slo
 
@@ -78,14 +75,8 @@ TOKEN_MS, PER_STREAM_MS, SLO_TPOT_MS, TOKENS = 10.0, 1.0, 30.5, 16
 def batch_slowed_url():
     """A synthetic server whose TPOT is 10 ms + 1 ms per stream in flight: within a TPOT
     objective of 30.5 ms it carries exactly 20 streams."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(SYNTHETIC), "--port", str(port), "--ttft-ms",
-                             "20", "--token-ms", str(TOKEN_MS), "--token-ms-per-stream",
-                             str(PER_STREAM_MS)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+    with synthetic_stream.serving(20, TOKEN_MS, PER_STREAM_MS) as url:
+        yield url
 
 
 def test_the_search_finds_a_real_servers_capacity_within_one_step(batch_slowed_url):
