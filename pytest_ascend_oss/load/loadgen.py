@@ -100,6 +100,16 @@ async def open_loop(http, requests: list[PreparedRequest], rate: float, max_conc
     return list(await asyncio.gather(*tasks))
 
 
+async def measured_phase(http, requests: list[PreparedRequest], concurrency: int,
+                         rate: float | None, seed: int, progress: Callable[[int, int], None],
+                         phase_start: int | None = None) -> list[RequestRecord]:
+    """The measured requests: Poisson arrivals at ``rate`` (concurrency caps in-flight), or a
+    closed loop at ``concurrency`` when no rate is given."""
+    if rate:
+        return await open_loop(http, requests, rate, concurrency, seed, progress, phase_start)
+    return await closed_loop(http, requests, concurrency, progress, phase_start)
+
+
 class Progress:
     """Prints ``c=16 measured: 120/320 done, 0 failed, 35 s`` every few seconds and at the end
     of each phase."""
@@ -140,10 +150,7 @@ async def run_load(base_url: str, requests: list[PreparedRequest], concurrency: 
         before = await prom.scrape(http)
         report.phase("measured", len(measured))
         t0 = time.perf_counter_ns()
-        if request_rate:
-            records = await open_loop(http, measured, request_rate, concurrency, seed, report)
-        else:
-            records = await closed_loop(http, measured, concurrency, report)
+        records = await measured_phase(http, measured, concurrency, request_rate, seed, report)
         duration_s = (time.perf_counter_ns() - t0) / 1e9
         after = await prom.scrape(http)
     return LoadResult(concurrency, request_rate, records, warm, duration_s,

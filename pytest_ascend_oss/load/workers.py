@@ -34,7 +34,7 @@ from ..secret import reveal, secret_or_none
 from ..transport import prom
 from ..transport.http import async_client
 from . import eventloop
-from .loadgen import LoadResult, Progress, check_split, closed_loop, open_loop
+from .loadgen import LoadResult, Progress, check_split, closed_loop, measured_phase
 from .workload import PreparedRequest
 
 # Streams one process carries before another is started by default. At 64 one process held
@@ -211,10 +211,7 @@ async def _process_load(index: int, base_url: str, api_key, requests: list[Prepa
             return
         measured = requests[warmup:]
         total[0] = len(measured)
-        if rate:
-            records = await open_loop(http, measured, rate, concurrency, seed, report,
-                                      start.value)
-        else:
-            records = await closed_loop(http, measured, concurrency, report, start.value)
+        records = await measured_phase(http, measured, concurrency, rate, seed, report,
+                                       start.value)
         finished = time.perf_counter_ns()
     messages.put(("done", index, warm, records, finished))
