@@ -80,6 +80,18 @@ def test_sizes_are_checked_against_what_each_request_asked():
     assert not gates["server_counters"].measured  # no /metrics in this run
 
 
+def test_prompts_sized_without_a_tokenizer_are_never_exact_by_default():
+    """No /tokenize and no --tokenizer: the requests asked no exact prompt length, so the
+    check is unmeasured (and says why), never passed; output lengths are still checked."""
+    records = [request(start_ms=i * 10) for i in range(4)]
+    for r in records:
+        r.requested_prompt_tokens, r.requested_output_tokens = None, 6
+    gates = _validity(records)
+    assert not gates["prompt_tokens"].measured and not gates["prompt_tokens"].passed
+    assert "sized" in gates["prompt_tokens"].message()
+    assert gates["output_tokens"].passed
+
+
 def test_ttft_bound_per_concurrency_names_its_key():
     limits = {**PERF, "ttft_max_ms_by_concurrency": {16: 180.0}}
     by_name = {g.name: g for g in run.gates(level(16, 10), limits, "c.json", lambda k: k)}
