@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from ..secret import Secret, reveal
-from .asyncio_backend import load_transport
+from .h1 import client_transport
 
 # Seconds. httpx's default of 5 s everywhere would turn a slow 128K prefill into a "network
 # error"; one number for everything would make a dead server look like a slow one.
@@ -51,10 +51,10 @@ def async_client(base_url: str, api_key: str | None = None, concurrency: int = 1
                  kind: str = "stream", timeout: float | httpx.Timeout | None = None
                  ) -> httpx.AsyncClient:
     """An async client whose connection pool holds ``concurrency`` streams (plus two for the
-    /metrics scrapes that bracket a run), on the asyncio backend (``asyncio_backend.py``: why)."""
+    /metrics scrapes that bracket a run), on the project's HTTP/1.1 transport (``h1.py``: why)."""
     limits = httpx.Limits(max_connections=concurrency + 2,
                           max_keepalive_connections=concurrency + 2)
     return httpx.AsyncClient(
         base_url=base_url, headers=auth_headers(api_key), limits=limits,
-        transport=load_transport(base_url, limits),
+        transport=client_transport(base_url, limits),
         timeout=TIMEOUTS[kind] if timeout is None else timeout)
