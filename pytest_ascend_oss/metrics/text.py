@@ -59,16 +59,32 @@ def relative_difference(measured: float, reference: float) -> float:
 
 
 def kl_top_k(reference: dict[int, float], candidate: dict[int, float]) -> float:
-    """KL(reference || candidate) over the tokens both top-k lists hold, the rest of each
-    distribution lumped into one "tail" outcome (top-k lists never cover the whole vocab)."""
-    shared = reference.keys() & candidate.keys()
-    p = {t: math.exp(reference[t]) for t in shared}
-    q = {t: math.exp(candidate[t]) for t in shared}
-    p_tail = max(1.0 - sum(p.values()), 0.0)
-    q_tail = max(1.0 - sum(q.values()), 1e-12)
+    """A lower bound on KL(reference || candidate) from two top-k lists of logprobs.
+
+    Top-k lists never cover the vocabulary, so the KL is taken over coarser outcomes: each token
+    both lists hold, "missing" (the reference's tokens absent from the candidate's list) and
+    "rest" (everything else). The candidate's mass on "missing" is unknown: at most what its
+    list leaves unassigned, and at most its smallest listed probability per token; it is set to
+    the value in that range that makes the KL smallest. Coarsening never raises a KL, so the
+    figure never exceeds the true one, and it is 0 only where the lists agree. (Counting only
+    the tokens both lists hold, as before, read two disjoint lists as KL 0: full agreement.)
+    """
+    if not reference:
+        raise ValueError("KL over an empty reference top-k list")
+    p = {t: math.exp(lp) for t, lp in reference.items()}
+    q = {t: math.exp(lp) for t, lp in candidate.items()}
+    shared = [t for t in p if t in q]
+    missing = [t for t in p if t not in q]
     kl = sum(p[t] * (reference[t] - candidate[t]) for t in shared)
-    if p_tail > 0:
-        kl += p_tail * math.log(p_tail / q_tail)
+    p_missing = sum(p[t] for t in missing)
+    p_rest = max(1.0 - sum(p.values()), 0.0)
+    q_free = max(1.0 - sum(q[t] for t in shared), 0.0)  # the candidate's mass off the shared
+    cap = min(max(1.0 - sum(q.values()), 0.0), len(missing) * min(q.values(), default=1.0))
+    if p_missing + p_rest > 0:
+        q_missing = min(q_free * p_missing / (p_missing + p_rest), cap)  # the KL's minimiser
+        for p_out, q_out in ((p_missing, q_missing), (p_rest, q_free - q_missing)):
+            if p_out > 0:
+                kl += p_out * math.log(p_out / max(q_out, 1e-12))
     return max(kl, 0.0)
 
 

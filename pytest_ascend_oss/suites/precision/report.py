@@ -47,7 +47,7 @@ def markdown_table(result: dict, gates: dict[str, Gate], reference_name: str) ->
                    f"Hidden states: {cos.note or 'not measured'}")
     lines += ["", (f"{result['n_prompts']} prompts; mean common-prefix fraction "
               f"{result['mean_prefix_fraction']:.3f}; teacher-forced top-1 agreement "
-              f"{result['teacher_forced_top1']:.3f}, mean top-{TOP_K} KL "
+              f"{result['teacher_forced_top1']:.3f}, mean top-{TOP_K} KL (lower bound) "
               f"{result['teacher_forced_kl_mean']:.2e}. Perplexity over "
               f"{result['perplexity_tokens']} assistant tokens of harmony conversations. "
               f"{hidden_line}.")]

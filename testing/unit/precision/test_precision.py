@@ -30,6 +30,40 @@ def test_kl_over_shared_top_k_with_tail():
     assert tm.top1(q) == 2
 
 
+def test_kl_reads_top_k_lists_that_share_no_token_as_far_apart_not_equal():
+    p = {1: math.log(0.6), 2: math.log(0.3)}
+    disjoint = {3: math.log(0.6), 4: math.log(0.3)}
+    one_shared = {1: math.log(0.6), 4: math.log(0.3)}
+    # disjoint: the candidate left 0.1 unlisted, so the reference's 0.9 gets at most 0.1
+    assert tm.kl_top_k(p, disjoint) == pytest.approx(0.9 * math.log(9) + 0.1 * math.log(1 / 9))
+    # token 2 (0.3 in the reference) can hold at most the 0.1 the candidate left unlisted
+    assert tm.kl_top_k(p, one_shared) == pytest.approx(0.3 * math.log(3) + 0.1 * math.log(1 / 3))
+    assert tm.kl_top_k(p, one_shared) < tm.kl_top_k(p, disjoint)
+
+
+def test_kl_from_top_k_lists_never_exceeds_the_true_kl():
+    """Full distributions drawn at random, some close, some unrelated; only their top-k lists
+    given: the figure stays under the KL of the full distributions and rises with it."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    pairs = []
+    for trial in range(300):
+        logits = rng.normal(0, 3, 50)
+        other = logits + rng.normal(0, [0.05, 0.5, 3.0][trial % 3], 50)
+        p, q = np.exp(logits) / np.exp(logits).sum(), np.exp(other) / np.exp(other).sum()
+        top = {int(t): math.log(p[t]) for t in np.argsort(-p)[:5]}
+        cand = {int(t): math.log(q[t]) for t in np.argsort(-q)[:5]}
+        true_kl = float(np.sum(p * np.log(p / q)))
+        bound = tm.kl_top_k(top, cand)
+        assert bound <= true_kl + 1e-9
+        pairs.append((true_kl, bound))
+    true, bound = np.array(pairs).T
+    assert np.corrcoef(true, bound)[0, 1] > 0.8
+    with pytest.raises(ValueError, match="empty reference"):
+        tm.kl_top_k({}, p)
+
+
 def reference(max_tokens=256):
     return {"model": "m", "sampling": collect.sampling(max_tokens),
             "prompt_set": {"name": "s", "sha256": "abc", "renderer": prompts.RENDERER},
