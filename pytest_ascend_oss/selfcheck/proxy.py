@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..transport.http import KEEPALIVE_EXPIRY_S
 from . import faults
 
 GENERATION_PATHS = ("/v1/completions", "/v1/chat/completions")
@@ -37,7 +38,9 @@ def build_app(upstream: str, fault: str, delay_s: float = 0.0,
     if fault not in faults.BY_NAME or faults.BY_NAME[fault].launched:
         raise ValueError(f"unknown proxy fault {fault!r}; choose one of "
                          + ", ".join(f.name for f in faults.FAULTS if not f.launched))
-    client = httpx.AsyncClient(base_url=upstream, timeout=None)
+    # below vLLM's keep-alive, as every client of the project (transport/http.py: why)
+    client = httpx.AsyncClient(base_url=upstream, timeout=None,
+                               limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S))
     generation_requests = 0
 
     async def forward(request: Request) -> Response:

@@ -30,6 +30,13 @@ TIMEOUTS = {
 }
 
 
+# vLLM's API server (uvicorn) closes a keep-alive connection after 5 s idle
+# (VLLM_HTTP_TIMEOUT_KEEP_ALIVE). A client that reuses one at that moment sends its request
+# into the server's close and the request fails: a failed request counted against the
+# deployment. httpx's default expiry is the same 5 s; ours stays well below.
+KEEPALIVE_EXPIRY_S = 2.0
+
+
 class ServerError(RuntimeError):
     """The server answered with an error; the message carries status, endpoint and body."""
 
@@ -44,6 +51,7 @@ def sync_client(base_url: str, api_key: str | None = None, kind: str = "control"
                 timeout: float | httpx.Timeout | None = None) -> httpx.Client:
     """A client for ``base_url`` with the key and the timeout of ``kind`` (see TIMEOUTS)."""
     return httpx.Client(base_url=base_url, headers=auth_headers(api_key),
+                        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
                         timeout=TIMEOUTS[kind] if timeout is None else timeout)
 
 
@@ -53,7 +61,8 @@ def async_client(base_url: str, api_key: str | None = None, concurrency: int = 1
     """An async client whose connection pool holds ``concurrency`` streams (plus two for the
     /metrics scrapes that bracket a run), on the project's HTTP/1.1 transport (``h1.py``: why)."""
     limits = httpx.Limits(max_connections=concurrency + 2,
-                          max_keepalive_connections=concurrency + 2)
+                          max_keepalive_connections=concurrency + 2,
+                          keepalive_expiry=KEEPALIVE_EXPIRY_S)
     return httpx.AsyncClient(
         base_url=base_url, headers=auth_headers(api_key), limits=limits,
         transport=client_transport(base_url, limits),

@@ -19,9 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from pytest_ascend_oss.transport.http import KEEPALIVE_EXPIRY_S
+
 
 def build_app(upstream: str, hidden: tuple[str, ...]) -> Starlette:
-    client = httpx.AsyncClient(base_url=upstream, timeout=None)
+    client = httpx.AsyncClient(base_url=upstream, timeout=None,
+                               limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S))
 
     async def forward(request: Request) -> Response:
         if request.url.path in hidden:

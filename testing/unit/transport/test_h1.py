@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from pytest_ascend_oss.transport import h1
-from pytest_ascend_oss.transport.http import async_client
+from pytest_ascend_oss.transport.http import KEEPALIVE_EXPIRY_S, async_client
 
 
 class RawServer:
@@ -90,6 +90,8 @@ def test_async_clients_run_on_h1_with_room_for_every_stream(concurrency):
     assert isinstance(transport, h1.H1Transport)
     assert transport._slots._value == concurrency + 2
     assert transport._max_idle == concurrency + 2
+    # below vLLM's own 5 s keep-alive: never reuse a connection the server is closing
+    assert transport._expiry == KEEPALIVE_EXPIRY_S < 5
 
 
 def test_an_environment_proxy_keeps_httpx_default_transport(monkeypatch):
