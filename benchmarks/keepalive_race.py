@@ -14,32 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import threading
-import time
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from pytest_ascend_oss.server.argv import free_port
+from pytest_ascend_oss.server import in_thread
 from pytest_ascend_oss.transport import h1
 
 
 async def ok(request):
     return PlainTextResponse("ok")
-
-
-def serve(keepalive: float) -> tuple[uvicorn.Server, str]:
-    port = free_port()
-    app = Starlette(routes=[Route("/", ok, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                                           timeout_keep_alive=keepalive))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
 
 
 async def failures(url: str, expiry: float, requests: int, idle: float) -> int:
@@ -61,17 +47,19 @@ def main() -> None:
     parser.add_argument("--server-keepalive", type=float, default=0.2)
     args = parser.parse_args()
     keepalive = args.server_keepalive
-    server, url = serve(keepalive)
+    app = Starlette(routes=[Route("/", ok, methods=["POST"])])
+    with in_thread.serving(app, "keep-alive server", timeout_keep_alive=keepalive) as url:
+        race(url, keepalive, args.requests)
+
+
+def race(url: str, keepalive: float, requests: int) -> None:
     print(f"uvicorn keep-alive {keepalive} s; a request after each {keepalive} s (+-5 %) idle")
     print("| client idle expiry | failed requests |")
     print("|---|---|")
-    try:
-        for label, expiry in (("above the server's (x25)", keepalive * 25),
-                              ("equal", keepalive), ("below (x0.4)", keepalive * 0.4)):
-            failed = asyncio.run(failures(url, expiry, args.requests, keepalive))
-            print(f"| {label} | {failed} of {args.requests} |", flush=True)
-    finally:
-        server.should_exit = True
+    for label, expiry in (("above the server's (x25)", keepalive * 25),
+                          ("equal", keepalive), ("below (x0.4)", keepalive * 0.4)):
+        failed = asyncio.run(failures(url, expiry, requests, keepalive))
+        print(f"| {label} | {failed} of {requests} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -24,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..transport.http import KEEPALIVE_EXPIRY_S
+from ..server import in_thread
+from ..transport.http import pool_limits
 from . import faults
 
 GENERATION_PATHS = ("/v1/completions", "/v1/chat/completions")
@@ -39,8 +38,7 @@ def build_app(upstream: str, fault: str, delay_s: float = 0.0,
         raise ValueError(f"unknown proxy fault {fault!r}; choose one of "
                          + ", ".join(f.name for f in faults.FAULTS if not f.launched))
     # below vLLM's keep-alive, as every client of the project (transport/http.py: why)
-    client = httpx.AsyncClient(base_url=upstream, timeout=None,
-                               limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S))
+    client = httpx.AsyncClient(base_url=upstream, timeout=None, limits=pool_limits())
     generation_requests = 0
 
     async def forward(request: Request) -> Response:
@@ -111,23 +109,9 @@ def serving(upstream: str, fault: str, delay_s: float = 0.0,
             answer: str = faults.FIXED_ANSWER) -> Iterator[str]:
     """The proxy on a free loopback port in a thread of this process; yields its URL and
     always stops it."""
-    app = build_app(upstream, fault, delay_s, answer)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error",
-                            access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"fault-proxy-{fault}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the {fault} fault proxy did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with in_thread.serving(build_app(upstream, fault, delay_s, answer), f"{fault} fault proxy",
+                           lifespan="on") as url:
+        yield url
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,6 +37,15 @@ TIMEOUTS = {
 KEEPALIVE_EXPIRY_S = 2.0
 
 
+def pool_limits(connections: int | None = None) -> httpx.Limits:
+    """Connection limits for every client of the project: ``connections`` at most, all of them
+    kept alive (httpx's own defaults when None), idle ones dropped after KEEPALIVE_EXPIRY_S."""
+    if connections is None:
+        return httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
+                        keepalive_expiry=KEEPALIVE_EXPIRY_S)
+
+
 class ServerError(RuntimeError):
     """The server answered with an error; the message carries status, endpoint and body."""
 
@@ -51,7 +60,7 @@ def sync_client(base_url: str, api_key: str | None = None, kind: str = "control"
                 timeout: float | httpx.Timeout | None = None) -> httpx.Client:
     """A client for ``base_url`` with the key and the timeout of ``kind`` (see TIMEOUTS)."""
     return httpx.Client(base_url=base_url, headers=auth_headers(api_key),
-                        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
+                        limits=pool_limits(),
                         timeout=TIMEOUTS[kind] if timeout is None else timeout)
 
 
@@ -60,9 +69,7 @@ def async_client(base_url: str, api_key: str | None = None, concurrency: int = 1
                  ) -> httpx.AsyncClient:
     """An async client whose connection pool holds ``concurrency`` streams (plus two for the
     /metrics scrapes that bracket a run), on the project's HTTP/1.1 transport (``h1.py``: why)."""
-    limits = httpx.Limits(max_connections=concurrency + 2,
-                          max_keepalive_connections=concurrency + 2,
-                          keepalive_expiry=KEEPALIVE_EXPIRY_S)
+    limits = pool_limits(concurrency + 2)
     return httpx.AsyncClient(
         base_url=base_url, headers=auth_headers(api_key), limits=limits,
         transport=client_transport(base_url, limits),

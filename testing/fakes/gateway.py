@@ -8,23 +8,20 @@ loopback port; hidden paths answer 404; everything else passes through, streams 
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pytest_ascend_oss.transport.http import KEEPALIVE_EXPIRY_S
+from pytest_ascend_oss.server import in_thread
+from pytest_ascend_oss.transport.http import pool_limits
 
 
 def build_app(upstream: str, hidden: tuple[str, ...]) -> Starlette:
-    client = httpx.AsyncClient(base_url=upstream, timeout=None,
-                               limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S))
+    client = httpx.AsyncClient(base_url=upstream, timeout=None, limits=pool_limits())
 
     async def forward(request: Request) -> Response:
         if request.url.path in hidden:
@@ -53,17 +50,5 @@ def build_app(upstream: str, hidden: tuple[str, ...]) -> Starlette:
 @contextlib.contextmanager
 def serving(upstream: str, hidden: tuple[str, ...] = ("/tokenize", "/detokenize")
             ) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(build_app(upstream, hidden), host="127.0.0.1",
-                                           port=0, log_level="error", access_log=False))
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with in_thread.serving(build_app(upstream, hidden), "gateway") as url:
+        yield url
