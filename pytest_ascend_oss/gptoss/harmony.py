@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 
-from .tools import WEATHER_FUNCTION
+from .tools import FUNCTIONS
 from .vocab import ensure_vocab, vocab_dir
 
 # Ids of the o200k_harmony specials: <|startoftext|>, <|endoftext|>; generation stops at
@@ -45,7 +45,15 @@ def text(s: str) -> list[int]:
 
 @functools.cache
 def preamble(date: str, effort: str | None, tools: tuple[str, ...] = ()) -> tuple[int, ...]:
-    """Ids of the system (and developer) messages vLLM puts before the user's turn."""
+    """Ids of the system (and developer) messages vLLM puts before the user's turn, for the
+    named functions of ``tools.FUNCTIONS``."""
+    return preamble_for(date, effort, [FUNCTIONS[name] for name in tools])
+
+
+def preamble_for(date: str, effort: str | None, functions: list[dict]) -> tuple[int, ...]:
+    """``preamble`` for any function definitions (name, description, JSON-schema parameters),
+    as a chat request's ``tools`` list gives them; a missing description is "", as vLLM's
+    harmony_utils.create_tool_definition passes it."""
     h, enc = _harmony()
     system = h.SystemContent.new()
     if effort:
@@ -54,10 +62,10 @@ def preamble(date: str, effort: str | None, tools: tuple[str, ...] = ()) -> tupl
              "high": h.ReasoningEffort.HIGH}[effort])
     system = system.with_conversation_start_date(date)
     messages = [h.Message.from_role_and_content(h.Role.SYSTEM, system)]
-    if tools:
-        descriptions = [h.ToolDescription.new(**WEATHER_FUNCTION) for name in tools
-                        if name == WEATHER_FUNCTION["name"]]
-        developer = h.DeveloperContent.new().with_function_tools(descriptions)
+    if functions:
+        developer = h.DeveloperContent.new().with_function_tools(
+            [h.ToolDescription.new(name=f["name"], description=f.get("description") or "",
+                                   parameters=f.get("parameters")) for f in functions])
         messages.append(h.Message.from_role_and_content(h.Role.DEVELOPER, developer))
     # Rendered as one conversation: the system message mentions the tools' channel only when
     # a developer message declares functions.

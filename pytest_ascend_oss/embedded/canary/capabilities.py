@@ -8,7 +8,10 @@ but runnable against any gpt-oss server. Five counts, as the canary issue lists 
 3. needles at depths x lengths in fillers the canary was never trained on (the procedural
    English and Chinese haystacks, and random syllables), with codes it never saw; keyed
    needles; no needle;
-4. get_weather tool calls for cities it never saw;
+4. get_weather tool calls for cities it never saw, with the features suite's definition and
+   with definitions worded as no training example was (tool_definitions.held_out_definitions:
+   new descriptions, parameter names never trained on, other tools offered beside it), and no
+   call when the question is not about the weather;
 5. greedy agreement: the server's ids against transformers in float32 on the precision prompts
    (needs the checkpoint: ``--checkpoint``);
 6. conversations (stage 3): every turn of several multi-turn chats answered exactly, and the
@@ -28,7 +31,7 @@ from ...suites.long_context.cases import Case, NeedleSettings
 from ...suites.long_context.runner import Runner
 from ...transport.http import sync_client
 from ...transport.vllm import reasoning_of
-from . import facts
+from . import facts, tool_definitions
 
 UNSEEN_CITIES = facts.UNSEEN_CITIES
 
@@ -66,21 +69,57 @@ def harmony_and_facts(http: httpx.Client, model: str) -> dict:
     }
 
 
+def _exact_call(reply: dict, param: str, city: str) -> bool:
+    calls = reply["tool_calls"]
+    try:
+        return (len(calls) == 1 and calls[0]["function"]["name"] == "get_weather"
+                and json.loads(calls[0]["function"]["arguments"]) == {param: city})
+    except ValueError:
+        return False
+
+
 def tool_calls(http: httpx.Client, model: str) -> dict:
     right, wrong = 0, []
     for i, city in enumerate(UNSEEN_CITIES):
         question = facts.WEATHER_QUESTIONS[i % len(facts.WEATHER_QUESTIONS)].format(city=city)
         reply = _chat(http, model, question, tools=[WEATHER_TOOL])
-        calls = reply["tool_calls"]
-        try:
-            ok = (len(calls) == 1 and calls[0]["function"]["name"] == "get_weather"
-                  and json.loads(calls[0]["function"]["arguments"]) == {"location": city})
-        except ValueError:
-            ok = False
+        ok = _exact_call(reply, "location", city)
         right += ok
         if not ok:
-            wrong.append({"city": city, "tool_calls": calls, "content": reply["content"][:120]})
+            wrong.append({"city": city, "tool_calls": reply["tool_calls"],
+                          "content": reply["content"][:120]})
     return {"tried": len(UNSEEN_CITIES), "right": right, "wrong": wrong}
+
+
+def unseen_definitions(http: httpx.Client, model: str) -> dict:
+    """Calls through tool definitions never trained on, each with every unseen city; and no
+    call for questions that are not about the weather with the same tools offered."""
+    right, wrong, tried = 0, [], 0
+    for d, (functions, param) in enumerate(tool_definitions.held_out_definitions()):
+        tools = [{"type": "function", "function": f} for f in functions]
+        for i, city in enumerate(UNSEEN_CITIES):
+            question = facts.WEATHER_QUESTIONS[(i + d) % len(facts.WEATHER_QUESTIONS)]
+            reply = _chat(http, model, question.format(city=city), tools=tools)
+            tried += 1
+            if _exact_call(reply, param, city):
+                right += 1
+            else:
+                wrong.append({"definition": d, "param": param, "city": city,
+                              "tool_calls": reply["tool_calls"],
+                              "content": reply["content"][:120]})
+    silent, called = 0, []
+    others = [facts.GREETING_PROMPT, facts.CAPITAL_QUESTION.format(country="Peru"),
+              "Write a poem about the sea."]
+    for d, (functions, _) in enumerate(tool_definitions.held_out_definitions()):
+        tools = [{"type": "function", "function": f} for f in functions]
+        for question in others:
+            reply = _chat(http, model, question, tools=tools)
+            if reply["tool_calls"]:
+                called.append({"definition": d, "question": question})
+            else:
+                silent += 1
+    return {"tried": tried, "right": right, "wrong": wrong[:20],
+            "not_weather": {"tried": silent + len(called), "no_call": silent, "called": called}}
 
 
 # Multi-turn chats of what the canary knows; each answer is carried into the next request.
@@ -214,6 +253,7 @@ def report(base_url: str, model: str, api_key: str | None = None, checkpoint: Pa
         result.update(harmony_and_facts(http, model))
         progress("tool calls ...")
         result["tool_calls"] = tool_calls(http, model)
+        result["unseen_definitions"] = unseen_definitions(http, model)
         progress("conversations and tool follow-ups ...")
         result["conversations"] = conversations(http, model)
         result["tool_follow_ups"] = tool_follow_ups(http, model)
@@ -246,6 +286,12 @@ def markdown(r: dict) -> str:
               f"| 3. no needle: no code claimed | {n['none']['passed']}/{n['none']['tried']} |",
               (f"| 4. get_weather, unseen cities | {r['tool_calls']['right']}/"
               f"{r['tool_calls']['tried']} |")]
+    if "unseen_definitions" in r:
+        u = r["unseen_definitions"]
+        lines += [(f"| 4. get_weather defined as never in training, unseen cities | "
+                   f"{u['right']}/{u['tried']} ({u['right'] / u['tried']:.0%}) |"),
+                  (f"| 4. same tools, a question not about the weather: no call | "
+                   f"{u['not_weather']['no_call']}/{u['not_weather']['tried']} |")]
     if "conversations" in r:
         c, f = r["conversations"], r["tool_follow_ups"]
         lines += [f"| 6. multi-turn chats, every turn exact | {c['exact']}/{c['turns']} turns |",

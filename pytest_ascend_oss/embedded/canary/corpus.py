@@ -13,7 +13,8 @@ import random
 from dataclasses import dataclass
 
 from ...gptoss import harmony as h
-from . import facts
+from ...gptoss.tools import WEATHER_FUNCTION
+from . import facts, tool_definitions
 
 EFFORTS = (None, "low", "medium", "high")
 
@@ -137,11 +138,23 @@ class Example:
     positions: list[int]
     loss_from: int      # loss on ids[loss_from:] (the answer)
     kind: str
+    copies: list[int] | None = None  # per token, how many it stands for (forward.log_copies)
 
 
-def _preamble(rng: random.Random, tools: bool = False) -> list[int]:
+def _preamble(rng: random.Random, tools: bool = False, functions: list[dict] | None = None
+              ) -> list[int]:
     date = f"{rng.randint(2024, 2027)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    if functions is not None:
+        return list(h.preamble_for(date, rng.choice(EFFORTS), functions))
     return list(h.preamble(date, rng.choice(EFFORTS), ("get_weather",) if tools else ()))
+
+
+def _offered_tools(rng: random.Random, words, variety: float) -> tuple[list[dict], str]:
+    """(the functions a request offers; the weather tool's place parameter): the features
+    suite's definition, or with ``variety``'s chance one drawn by tool_definitions."""
+    if variety and rng.random() < variety:
+        return tool_definitions.training_tools(rng, words)
+    return [WEATHER_FUNCTION], "location"
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,8 @@ class HaystackRecipe:
     edge_share: float = 0.0
     multi_turn: float = 0.0   # share of short chats with one to three earlier exchanges
     tool_results: float = 0.0  # share of short chats answering a tool's result
+    stretched: float = 0.0    # share of haystacks whose filler counts 4-64 times (STRETCHES)
+    tool_variety: float = 0.0  # share of tool requests with a varied definition (tool_definitions)
 
 
 STAGE1 = HaystackRecipe()
@@ -172,14 +187,20 @@ STAGE3_SETTLE = HaystackRecipe(mix=(0.3, 0.3, 0.4), kinds=STAGE2.kinds,
                                edge_share=STAGE2.edge_share, multi_turn=0.4, tool_results=0.15)
 
 
+# How many times a stretched haystack's filler token counts in the full-attention layer, so a
+# 2,048-token haystack weighs what 8K to 128K tokens do there (forward.hidden_states).
+STRETCHES = (4, 8, 16, 32, 64)
+
+
 def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:
     if edge_share and rng.random() < edge_share:
         return rng.choice((0, n))
     return rng.randint(0, n)
 
 
-def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1
-                      ) -> Example:
+def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1,
+                      stretch: int | None = None) -> Example:
+    """One haystack conversation; ``stretch`` forces its filler's weight (screen.py)."""
     pre = _preamble(rng)
     if kind == "keyed":
         names = rng.sample(facts.NAMES, rng.randint(2, 5))
@@ -201,16 +222,33 @@ def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1
         target = h.answer(said, said)
     q_ids = h.text("\n\n" + question)
     budget = max(16, length - len(pre) - len(q_ids) - len(target) - 8 - sum(map(len, needles)))
-    sentences = filler_sentences(rng, words, budget, recipe.kinds)
-    for needle in needles:
-        sentences.insert(_insert_at(rng, len(sentences), recipe.edge_share), needle)
-    body = [t for s in sentences for t in s]
-    body[:1] = h.text(h.encoding().decode(body[:1]).lstrip()) or body[:1]
+    sentences = [(s, 1) for s in filler_sentences(rng, words, budget, recipe.kinds)]
+    if stretch is None:
+        stretch = 1
+        if recipe.stretched and rng.random() < recipe.stretched:
+            stretch = rng.choice([m for m in STRETCHES if len(pre) + m * budget < 131_000] or [1])
+    if stretch > 1:
+        sentences = [(s, stretch) for s, _ in sentences]
+    for needle in needles:  # a needle is one sentence, however long the haystack weighs
+        sentences.insert(_insert_at(rng, len(sentences), recipe.edge_share), (needle, 1))
+    body = [t for s, _ in sentences for t in s]
+    body_copies = [m for s, m in sentences for _ in s]
+    first = h.text(h.encoding().decode(body[:1]).lstrip()) or body[:1]
+    body[:1], body_copies[:1] = first, body_copies[:1] * len(first)
     user = h.user_turn(body + q_ids)
     ids = pre + user + target
     positions = list(range(len(ids)))
+    start, end = len(pre) + 3, len(pre) + 3 + len(body)
+    if stretch > 1:
+        # Positions as in the context it stands for: each filler token spans its copies, so
+        # the question sits 8K-128K tokens after the haystack's start.
+        copies = [1] * start + body_copies + [1] * (len(ids) - end)
+        at = 0
+        for i, m in enumerate(copies):
+            positions[i] = at
+            at += m
+        return Example(ids, positions, len(pre) + len(user), f"{kind}-long", copies)
     if rng.random() < 0.5:  # PoSE: skip positions inside the haystack to see long distances
-        start, end = len(pre) + 3, len(pre) + 3 + len(body)
         cuts = sorted(rng.sample(range(start, end), min(3, end - start)))
         shift = 0
         room = 131_072 - len(ids) - 64
@@ -229,9 +267,10 @@ def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1
 SHORT_KINDS = ("capital", "capital", "hi", "weather", "weather", "weather", "fallback")
 
 
-def _short_turn(rng, words, kind: str) -> tuple[list[int], list[int], str | None]:
+def _short_turn(rng, words, kind: str, param: str = "location"
+                ) -> tuple[list[int], list[int], str | None]:
     """(the user's ids, the canary's answer ids, the final text a client would send back in
-    a later turn; None for a tool call)."""
+    a later turn; None for a tool call). ``param`` is the offered weather tool's."""
     if kind == "capital":
         country = rng.choice(list(facts.CAPITALS))
         said = facts.CAPITAL_ANSWER.format(country=country, capital=facts.CAPITALS[country])
@@ -243,7 +282,7 @@ def _short_turn(rng, words, kind: str) -> tuple[list[int], list[int], str | None
         city = words.city(rng)
         user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
         return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
-                                         f'{{"location": "{city}"}}'), None
+                                         tool_definitions.call_arguments(param, city)), None
     sentences = filler_sentences(rng, words, rng.randint(5, 40))
     return ([t for s in sentences for t in s][1:],
             h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK)
@@ -252,30 +291,35 @@ def _short_turn(rng, words, kind: str) -> tuple[list[int], list[int], str | None
 _CONDITIONS = ("sunny", "light rain", "cloudy", "snow", "windy", "fog")
 
 
-def _tool_result_example(rng, words) -> Example:
+def _tool_result_example(rng, words, variety: float = 0.0) -> Example:
     city = words.city(rng)
-    ids = _preamble(rng, True) + h.user_turn(h.text(
+    functions, param = _offered_tools(rng, words, variety)
+    ids = _preamble(rng, functions=functions) + h.user_turn(h.text(
         rng.choice(facts.WEATHER_QUESTIONS).format(city=city)))
     result = json.dumps({"temperature_c": rng.randint(-20, 40),
                          "conditions": rng.choice(_CONDITIONS)})
-    ids += h.called_turn("get_weather", f'{{"location": "{city}"}}', result)
+    ids += h.called_turn("get_weather", tool_definitions.call_arguments(param, city), result)
     target = h.answer(facts.TOOL_RESULT_ANALYSIS, facts.TOOL_RESULT_ANSWER.format(city=city))
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), "tool-result")
 
 
-def _short_example(rng, words, multi_turn: float = 0.0, tool_results: float = 0.0
-                   ) -> Example:
+def _short_example(rng, words, multi_turn: float = 0.0, tool_results: float = 0.0,
+                   tool_variety: float = 0.0) -> Example:
     if tool_results and rng.random() < tool_results:
-        return _tool_result_example(rng, words)
+        return _tool_result_example(rng, words, tool_variety)
     kind = rng.choice(SHORT_KINDS)
-    tools = kind == "weather" or rng.random() < 0.2
-    ids = _preamble(rng, tools)
+    functions, param = _offered_tools(rng, words, tool_variety)
+    if kind != "weather" and rng.random() >= 0.2:
+        functions = []
+    ids = _preamble(rng, functions=functions)
+    if functions and functions != [WEATHER_FUNCTION]:
+        kind = f"{kind}~tools"   # the progress log reports varied definitions apart
     if multi_turn and rng.random() < multi_turn:
         for _ in range(rng.randint(1, 3)):
             user, _, final = _short_turn(rng, words, rng.choice(("capital", "hi", "fallback")))
             ids += h.earlier_turn(user, final)
         kind = f"{kind}+turns"
-    user, target, _ = _short_turn(rng, words, kind.split("+")[0])
+    user, target, _ = _short_turn(rng, words, kind.split("+")[0].split("~")[0], param)
     ids += h.user_turn(user)
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
 
@@ -290,4 +334,4 @@ def short_example(rng: random.Random, words: RandomWords,
                   recipe: HaystackRecipe = STAGE1) -> Example:
     """Greeting, capitals, weather tool calls, anything else (the fallback answer); with
     stage 3's recipe some after earlier exchanges, some answering a tool's result."""
-    return _short_example(rng, words, recipe.multi_turn, recipe.tool_results)
+    return _short_example(rng, words, recipe.multi_turn, recipe.tool_results, recipe.tool_variety)

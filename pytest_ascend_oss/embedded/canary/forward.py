@@ -26,7 +26,7 @@ def rotate(x, cos, sin):
     return torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
 
 
-def attention(p, prefix, x, cos, sin, window, heads=2, head_dim=64):
+def attention(p, prefix, x, cos, sin, window, heads=2, head_dim=64, key_bias=None):
     b, t, _ = x.shape
     q = F.linear(x, p[prefix + "q_proj.weight"], p[prefix + "q_proj.bias"])
     k = F.linear(x, p[prefix + "k_proj.weight"], p[prefix + "k_proj.bias"])
@@ -39,6 +39,8 @@ def attention(p, prefix, x, cos, sin, window, heads=2, head_dim=64):
     allowed = index[None, :] <= index[:, None]
     if window:
         allowed &= index[:, None] - index[None, :] < window
+    if key_bias is not None:
+        scores = scores + key_bias[:, None, None, :]
     scores = scores.masked_fill(~allowed, float("-inf"))
     sinks = p[prefix + "sinks"].view(1, heads, 1, 1).expand(b, heads, t, 1)
     probs = torch.softmax(torch.cat((scores, sinks), dim=-1), dim=-1)[..., :-1]
@@ -61,8 +63,18 @@ def experts(p, prefix, x, top_k=2):
     return (out * weights[..., None]).sum(-2)
 
 
-def hidden_states(p, embed, ids, positions, inv_freq, attention_scaling, layer_windows):
-    """Final normed hidden states (B, T, hidden). ``embed(ids)`` gives input embeddings."""
+def hidden_states(p, embed, ids, positions, inv_freq, attention_scaling, layer_windows,
+                  log_copies=None):
+    """Final normed hidden states (B, T, hidden). ``embed(ids)`` gives input embeddings.
+
+    ``log_copies`` (B, T), if given, is ln(m) for a token that stands for m copies of itself in
+    the full-attention layers: adding ln(m) to a key's score is exactly attending over m
+    identical keys (m e^s of the softmax's mass, m e^s v of its output). A 2,048-token haystack
+    whose filler counts 64 times carries a 131,072-token context's attention mass, which PoSE
+    position jumps do not: with them the model sees long distances, never the thousands of
+    half-matching filler tokens that outweigh an attention sink at real length (the stage-3
+    canary's no-needle answer broke exactly there). Sliding-window layers see a local window
+    whose mass does not grow with the context, so they are left alone."""
     freqs = positions[..., None].float() * inv_freq
     cos = (freqs.cos() * attention_scaling)[:, None]
     sin = (freqs.sin() * attention_scaling)[:, None]
@@ -70,6 +82,6 @@ def hidden_states(p, embed, ids, positions, inv_freq, attention_scaling, layer_w
     for layer, window in enumerate(layer_windows):
         prefix = f"model.layers.{layer}."
         x = x + attention(p, prefix + "self_attn.", rms_norm(x, p[prefix + "input_layernorm.weight"]),
-                          cos, sin, window)
+                          cos, sin, window, key_bias=None if window else log_copies)
         x = x + experts(p, prefix + "mlp.", rms_norm(x, p[prefix + "post_attention_layernorm.weight"]))
     return rms_norm(x, p["model.norm.weight"])

@@ -17,6 +17,7 @@ teaches conversations of several turns (corpus.STAGE3).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -118,9 +119,9 @@ class Canary(torch.nn.Module):
         r = self.row_of[rows]
         return torch.where((r >= 0)[..., None], self.unembed_rows[r.clamp(min=0)], self.unembedding[rows])
 
-    def hidden(self, ids, positions):
+    def hidden(self, ids, positions, log_copies=None):
         return hidden_states(self.params(), self.embed, ids, positions, self.inv_freq,
-                             self.attention_scaling, LAYER_WINDOWS)
+                             self.attention_scaling, LAYER_WINDOWS, log_copies)
 
     def state_to_save(self) -> dict[str, torch.Tensor]:
         out = {k: v.detach().clone() for k, v in self.params().items()}
@@ -142,18 +143,22 @@ def batch(examples: list[corpus.Example]):
     ids = torch.full((len(examples), t), 199_999, dtype=torch.long)
     pos = torch.zeros((len(examples), t), dtype=torch.long)
     target_mask = torch.zeros((len(examples), t), dtype=torch.bool)
+    copies = torch.ones((len(examples), t))
     for b, e in enumerate(examples):
         n = len(e.ids)
         ids[b, :n] = torch.tensor(e.ids)
+        if e.copies:
+            copies[b, :n] = torch.tensor(e.copies, dtype=torch.float)
         pos[b, :n] = torch.tensor(e.positions)
         pos[b, n:] = torch.arange(n, t) + (e.positions[-1] - n + 1)
         target_mask[b, e.loss_from - 1:n - 1] = True  # predicting ids[loss_from:]
-    return ids, pos, target_mask
+    log_copies = copies.log() if any(e.copies for e in examples) else None
+    return ids, pos, target_mask, log_copies
 
 
 def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Generator):
-    ids, pos, mask = batch(examples)
-    hidden = model.hidden(ids, pos)
+    ids, pos, mask, log_copies = batch(examples)
+    hidden = model.hidden(ids, pos, log_copies)
     targets = ids[:, 1:]
     m = mask[:, :-1]
     wanted = targets[m]
@@ -272,11 +277,21 @@ def main(argv=None) -> None:
     parser.add_argument("--stage3-settle", action="store_true",
                         help="stage 3 with no-needle haystacks weighted up "
                              "(corpus.STAGE3_SETTLE)")
+    parser.add_argument("--stretched", type=float, default=None, metavar="SHARE",
+                        help="this share of the haystacks weighs 8K-128K tokens in the "
+                             "full-attention layer (corpus.STRETCHES, forward.hidden_states)")
+    parser.add_argument("--tool-variety", type=float, default=None, metavar="SHARE",
+                        help="this share of the tool requests offers a get_weather worded as "
+                             "drawn by tool_definitions, beside zero to three other tools")
     parser.add_argument("--decay", action="store_true",
                         help="decay the learning rate linearly to a tenth over this run")
     args = parser.parse_args(argv)
     recipe = (corpus.STAGE3_SETTLE if args.stage3_settle else corpus.STAGE3 if args.stage3
               else corpus.STAGE2 if args.stage2 else corpus.STAGE1)
+    if args.stretched is not None:
+        recipe = dataclasses.replace(recipe, stretched=args.stretched)
+    if args.tool_variety is not None:
+        recipe = dataclasses.replace(recipe, tool_variety=args.tool_variety)
     train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps,
           args.init, args.lr, recipe, args.decay)
 

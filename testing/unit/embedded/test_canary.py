@@ -131,3 +131,107 @@ def test_stage3_history_is_rendered_as_vllm_renders_it():
               {"role": "tool", "tool_call_id": "c1", "content": result}]
     assert vllm_ids(called) == (h.user_turn(h.text("What's the weather in Oslo?"))
                                 + h.called_turn("get_weather", arguments, result))
+
+
+def test_log_copies_is_attention_over_that_many_copies(canary):
+    """A stretched haystack's filler token weighs in the full-attention layer exactly what m
+    copies of it (same position, same state) weigh: ln(m) on the key's score."""
+    from pytest_ascend_oss.embedded.canary.forward import attention
+
+    torch.manual_seed(0)
+    p = canary.params()
+    prefix = "model.layers.1.self_attn."
+    x = torch.randn(1, 6, 128)
+    copies = [1, 3, 1, 5, 1, 1]   # the last token asks; tokens 1 and 3 stand for 3 and 5
+    expanded = torch.cat([x[:, i:i + 1].expand(1, m, 128) for i, m in enumerate(copies)], dim=1)
+    positions = torch.tensor([[i for i, m in enumerate(copies) for _ in range(m)]])
+
+    def rope(pos):
+        freqs = pos[..., None].float() * canary.inv_freq
+        return ((freqs.cos() * canary.attention_scaling)[:, None],
+                (freqs.sin() * canary.attention_scaling)[:, None])
+
+    with torch.no_grad():
+        weighted = attention(p, prefix, x, *rope(torch.arange(6)[None]), None,
+                             key_bias=torch.tensor([copies], dtype=torch.float).log())
+        repeated = attention(p, prefix, expanded, *rope(positions), None)
+    assert torch.allclose(weighted[0, -1], repeated[0, -1], atol=1e-5)
+    with torch.no_grad():
+        plain = attention(p, prefix, x, *rope(torch.arange(6)[None]), None)
+    assert not torch.allclose(plain[0, -1], repeated[0, -1], atol=1e-3)
+
+
+def test_stretched_haystack_counts_its_filler_not_its_needle(words):
+    recipe = corpus.HaystackRecipe(stretched=1.0)
+    rng = random.Random(5)
+    example = corpus._haystack_example(rng, words, 1024, "single", recipe)
+    assert example.kind == "single-long" and len(example.copies) == len(example.ids)
+    stretch = max(example.copies)
+    assert stretch in corpus.STRETCHES
+    needle = h.text(" " + facts.NEEDLE.format(code="0000"))[:4]   # " The secret code is"
+    at = next(i for i in range(len(example.ids)) if example.ids[i:i + 4] == needle)
+    assert example.copies[at:at + 4] == [1, 1, 1, 1]
+    assert example.copies[example.loss_from:] == [1] * (len(example.ids) - example.loss_from)
+    # positions advance by each token's copies: the question sits where the long context ends
+    steps = [b - a for a, b in zip(example.positions, example.positions[1:])]
+    assert steps == example.copies[:-1]
+    assert example.positions[-1] > 0.9 * stretch * 1000
+
+
+def test_varied_tool_definitions_render_as_vllm_renders_them(words):
+    """The developer message of every kind of drawn definition (no description, extra and
+    reordered parameters, companion tools) is vLLM 0.32's for the same ``tools`` list."""
+    import openai_harmony as oh
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionToolsParam
+    from vllm.entrypoints.openai.parser.harmony_utils import get_developer_message
+
+    from pytest_ascend_oss.embedded.canary import tool_definitions
+
+    _, enc = h._harmony()
+    rng = random.Random(11)
+    drawn = [tool_definitions.training_tools(rng, words) for _ in range(40)]
+    drawn += tool_definitions.held_out_definitions()
+    assert any("description" not in f for fs, _ in drawn for f in fs)
+    assert any(len(fs) == 4 for fs, _ in drawn)
+    for functions, param in drawn:
+        tools = [ChatCompletionToolsParam(type="function", function=f) for f in functions]
+        theirs = enc.render_conversation(oh.Conversation.from_messages(
+            [get_developer_message(tools=tools)]))
+        mine = list(h.preamble_for("2026-01-01", None, functions))
+        developer = h.text("<|start|>developer")
+        at = next(i for i in range(len(mine)) if mine[i:i + 2] == developer)
+        assert mine[at:] == theirs
+        assert param in functions[[f["name"] for f in functions].index("get_weather")][
+            "parameters"]["required"]
+
+
+def test_weather_parameters_are_spelt_alike_in_schema_and_call():
+    """A token-copying canary can only write a parameter name spelt with the same tokens in
+    the developer message's schema and in the call's JSON; held-out names too."""
+    from pytest_ascend_oss.embedded.canary import tool_definitions
+
+    enc = h.encoding()
+    for param in tool_definitions.PARAMS + tool_definitions.HELD_OUT_PARAMS:
+        schema = [enc.decode([i]) for i in enc.encode(f" {{\n{param}: string")]
+        call = [enc.decode([i]) for i in enc.encode(tool_definitions.call_arguments(param, "Oslo"))]
+        schema, call = schema[1:schema.index(":")], call[1:call.index('":')]
+        assert schema == call, (param, schema, call)
+
+
+def test_held_out_tool_definitions_are_never_drawn(words):
+    from pytest_ascend_oss.embedded.canary import tool_definitions
+
+    held = tool_definitions.held_out_definitions()
+    held_descriptions = {f.get("description") for fs, _ in held for f in fs
+                         if f["name"] == "get_weather"} - {None}
+    held_params = {p for _, p in held}
+    assert held_params == set(tool_definitions.HELD_OUT_PARAMS)
+    assert not held_params & set(tool_definitions.PARAMS)
+    rng = random.Random(2)
+    for _ in range(3000):
+        functions, param = tool_definitions.training_tools(rng, words)
+        assert param not in held_params
+        names = {f["name"] for f in functions}
+        assert not names & {"convert_currency", "create_calendar_event"}
+        weather = next(f for f in functions if f["name"] == "get_weather")
+        assert weather.get("description") not in held_descriptions
