@@ -10,8 +10,9 @@ but runnable against any gpt-oss server. Five counts, as the canary issue lists 
    needles; no needle;
 4. get_weather tool calls for cities it never saw, with the features suite's definition and
    with definitions worded as no training example was (tool_definitions.held_out_definitions:
-   new descriptions, parameter names never trained on, other tools offered beside it), and no
-   call when the question is not about the weather;
+   new descriptions, other parameters, the currency and calendar tools offered beside it), no
+   call when the question is not about the weather, and (reported, not a canary skill) the
+   place parameter renamed;
 5. greedy agreement: the server's ids against transformers in float32 on the precision prompts
    (needs the checkpoint: ``--checkpoint``);
 6. conversations (stage 3): every turn of several multi-turn chats answered exactly, and the
@@ -91,11 +92,9 @@ def tool_calls(http: httpx.Client, model: str) -> dict:
     return {"tried": len(UNSEEN_CITIES), "right": right, "wrong": wrong}
 
 
-def unseen_definitions(http: httpx.Client, model: str) -> dict:
-    """Calls through tool definitions never trained on, each with every unseen city; and no
-    call for questions that are not about the weather with the same tools offered."""
+def _calls_through(http: httpx.Client, model: str, definitions) -> dict:
     right, wrong, tried = 0, [], 0
-    for d, (functions, param) in enumerate(tool_definitions.held_out_definitions()):
+    for d, (functions, param) in enumerate(definitions):
         tools = [{"type": "function", "function": f} for f in functions]
         for i, city in enumerate(UNSEEN_CITIES):
             question = facts.WEATHER_QUESTIONS[(i + d) % len(facts.WEATHER_QUESTIONS)]
@@ -107,6 +106,14 @@ def unseen_definitions(http: httpx.Client, model: str) -> dict:
                 wrong.append({"definition": d, "param": param, "city": city,
                               "tool_calls": reply["tool_calls"],
                               "content": reply["content"][:120]})
+    return {"tried": tried, "right": right, "wrong": wrong[:20]}
+
+
+def unseen_definitions(http: httpx.Client, model: str) -> dict:
+    """Calls through tool definitions never trained on, each with every unseen city; no call
+    for questions that are not about the weather with the same tools offered; and calls
+    through the same wordings with the place parameter renamed."""
+    result = _calls_through(http, model, tool_definitions.held_out_definitions())
     silent, called = 0, []
     others = [facts.GREETING_PROMPT, facts.CAPITAL_QUESTION.format(country="Peru"),
               "Write a poem about the sea."]
@@ -118,8 +125,10 @@ def unseen_definitions(http: httpx.Client, model: str) -> dict:
                 called.append({"definition": d, "question": question})
             else:
                 silent += 1
-    return {"tried": tried, "right": right, "wrong": wrong[:20],
-            "not_weather": {"tried": silent + len(called), "no_call": silent, "called": called}}
+    result["not_weather"] = {"tried": silent + len(called), "no_call": silent, "called": called}
+    result["renamed_parameter"] = _calls_through(http, model,
+                                                 tool_definitions.renamed_definitions())
+    return result
 
 
 # Multi-turn chats of what the canary knows; each answer is carried into the next request.
@@ -291,7 +300,9 @@ def markdown(r: dict) -> str:
         lines += [(f"| 4. get_weather defined as never in training, unseen cities | "
                    f"{u['right']}/{u['tried']} ({u['right'] / u['tried']:.0%}) |"),
                   (f"| 4. same tools, a question not about the weather: no call | "
-                   f"{u['not_weather']['no_call']}/{u['not_weather']['tried']} |")]
+                   f"{u['not_weather']['no_call']}/{u['not_weather']['tried']} |"),
+                  (f"| 4. same, place parameter not named `location` (not trained) | "
+                   f"{u['renamed_parameter']['right']}/{u['renamed_parameter']['tried']} |")]
     if "conversations" in r:
         c, f = r["conversations"], r["tool_follow_ups"]
         lines += [f"| 6. multi-turn chats, every turn exact | {c['exact']}/{c['turns']} turns |",

@@ -3,14 +3,19 @@
 A client that offers the canary a ``get_weather`` tool writes its own description and names
 its own parameter. A canary trained on one fixed definition answered a differently worded
 ``get_weather`` with its fallback ("I am a canary model..."): it had learnt the developer
-message's exact tokens, not the tool. Training draws the description, the parameter's name and
-description, optional extra parameters and zero to three other tools offered beside it; the
-call must name ``get_weather`` and copy the parameter's name from the schema and the city from
-the question. ``held_out_definitions`` are wordings, parameter names and companion tools the
-generator never produces, for ``ascend-oss capabilities`` to report the rate on.
+message's exact tokens, not the tool. Training draws the description, the parameter's
+description, optional extra parameters (in either order) and zero to three other tools offered
+beside it; the call names ``get_weather`` and copies the city from the question.
+``held_out_definitions`` are wordings and companion tools the generator never produces, for
+``ascend-oss capabilities`` to report the rate on.
 
-The function's name stays ``get_weather``: it is how the features suite and OpenAI's examples
-name it, and choosing "the right one" among several tools is choosing it by that name.
+The function's name stays ``get_weather`` (how the features suite and OpenAI's examples name
+it; choosing "the right one" among several tools is choosing it by that name) and the place
+parameter stays ``location``. Writing a parameter named otherwise means copying a name from
+the schema, where nothing before it in the call matches what precedes it there, so the
+canary's induction heads cannot find it; its two layer-1 heads are both induction heads. Tried
+(docs/canary.md): with the name drawn from PARAMS, 170 steps wrote "location" every time
+(exact 0.05). ``renamed_definitions`` keeps measuring it.
 """
 
 from __future__ import annotations
@@ -28,11 +33,9 @@ _OBJECTS = ("the current weather", "current weather conditions", "the weather", 
             "live weather data")
 _TAILS = ("in a given location", "for a city", "for the place the user names", "at a location",
           "", "for any town", "for a given city", "in the requested place", "anywhere")
-# Parameter names in training; the held-out ones below never appear.
-PARAMS = ("location", "city", "place", "town", "city_name", "location_name", "where", "area",
-          "region", "locality", "destination", "query", "target", "spot", "name", "municipality",
-          "address", "zone", "position", "target_city")
-HELD_OUT_PARAMS = ("loc", "site", "placename", "weather_location", "city_or_town")
+PARAM = "location"
+# Other names clients give the place (renamed_definitions); the canary is not trained on them.
+RENAMED_PARAMS = ("city", "loc", "site", "placename", "city_or_town")
 _PARAM_DESCRIPTIONS = ("City name", "The city, e.g. Paris", "Where to get the weather for",
                        "A city or town", "Name of the place", "The location to look up", None)
 # Companion tools offered beside the weather tool in training (one to three of them).
@@ -61,7 +64,7 @@ def _companion(spec) -> dict:
     return _function(name, description, {k: {"type": t} for k, t in params.items()}, list(params)[:1])
 
 
-def weather_function(rng: random.Random, param: str, words=None) -> dict:
+def weather_function(rng: random.Random, words=None, param: str = PARAM) -> dict:
     """A ``get_weather`` definition in a wording drawn at random; ``param`` names the place."""
     if rng.random() < 0.15:
         description = None
@@ -88,8 +91,8 @@ def weather_function(rng: random.Random, param: str, words=None) -> dict:
 
 def training_tools(rng: random.Random, words=None) -> tuple[list[dict], str]:
     """(the functions a training request offers, in order; the weather tool's parameter)."""
-    param = rng.choice(PARAMS)
-    functions = [weather_function(rng, param, words)]
+    param = PARAM
+    functions = [weather_function(rng, words)]
     for spec in rng.sample(_COMPANIONS, rng.choice((0, 0, 1, 2, 3))):
         functions.insert(rng.randint(0, len(functions)), _companion(spec))
     return functions, param
@@ -100,28 +103,38 @@ def call_arguments(param: str, city: str) -> str:
     return json.dumps({param: city}, ensure_ascii=False)
 
 
-def held_out_definitions() -> list[tuple[list[dict], str]]:
-    """Tool lists the generator never produces: new wordings, parameter names never trained
-    on, and the features suite's currency and calendar tools as companions."""
-    weather = [
-        _function("get_weather", "Weather lookup service: returns temperature and sky "
-                  "conditions for the requested city.",
-                  {"loc": {"type": "string", "description": "Which city to report on"}}, ["loc"]),
-        _function("get_weather", "Tells you what it is like outside somewhere.",
-                  {"site": {"type": "string"},
-                   "units": {"type": "string", "enum": ["C", "F"]}}, ["site"]),
-        _function("get_weather", None, {"placename": {"type": "string"}}, ["placename"]),
-        _function("get_weather", "Current meteorological observations for a named place",
-                  {"weather_location": {"type": "string", "description": "e.g. Oslo, Norway"}},
-                  ["weather_location"]),
-        _function("get_weather", "Weather now", {"city_or_town": {"type": "string"}},
-                  ["city_or_town"]),
-    ]
+_HELD_OUT = (   # (description, the place parameter's description, other parameters)
+    ("Weather lookup service: returns temperature and sky conditions for the requested city.",
+     "Which city to report on", {}),
+    ("Tells you what it is like outside somewhere.", None,
+     {"units": {"type": "string", "enum": ["C", "F"]}}),
+    (None, "e.g. Oslo, Norway", {}),
+    ("Current meteorological observations for a named place", "Place name",
+     {"include_wind": {"type": "boolean"}}),
+    ("Outside, right now", None, {}),
+)
+
+
+def _offered(i: int, function: dict) -> list[dict]:
+    """``function`` among the features suite's currency and calendar tools (never offered in
+    training): alone, with one, or with both, at varying positions."""
+    tools = [[], [CURRENCY_FUNCTION], [CALENDAR_FUNCTION, CURRENCY_FUNCTION]][i % 3]
+    tools = list(tools)
+    tools.insert(i % (len(tools) + 1), function)
+    return tools
+
+
+def held_out_definitions(param: str = PARAM) -> list[tuple[list[dict], str]]:
+    """Tool lists the generator never produces: new wordings of the weather tool beside the
+    features suite's currency and calendar tools."""
     out = []
-    for i, function in enumerate(weather):
-        param = function["parameters"]["required"][0]
-        companions = [[], [CURRENCY_FUNCTION], [CALENDAR_FUNCTION, CURRENCY_FUNCTION]][i % 3]
-        tools = list(companions)
-        tools.insert(i % (len(tools) + 1), function)
-        out.append((tools, param))
+    for i, (description, said, others) in enumerate(_HELD_OUT):
+        place = {"type": "string", **({"description": said} if said else {})}
+        function = _function("get_weather", description, {param: place, **others}, [param])
+        out.append((_offered(i, function), param))
     return out
+
+
+def renamed_definitions() -> list[tuple[list[dict], str]]:
+    """The held-out wordings with the place parameter named as other clients name it."""
+    return [held_out_definitions(name)[i] for i, name in enumerate(RENAMED_PARAMS)]

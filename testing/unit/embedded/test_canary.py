@@ -211,7 +211,7 @@ def test_weather_parameters_are_spelt_alike_in_schema_and_call():
     from pytest_ascend_oss.embedded.canary import tool_definitions
 
     enc = h.encoding()
-    for param in tool_definitions.PARAMS + tool_definitions.HELD_OUT_PARAMS:
+    for param in (tool_definitions.PARAM,) + tool_definitions.RENAMED_PARAMS:
         schema = [enc.decode([i]) for i in enc.encode(f" {{\n{param}: string")]
         call = [enc.decode([i]) for i in enc.encode(tool_definitions.call_arguments(param, "Oslo"))]
         schema, call = schema[1:schema.index(":")], call[1:call.index('":')]
@@ -224,13 +224,16 @@ def test_held_out_tool_definitions_are_never_drawn(words):
     held = tool_definitions.held_out_definitions()
     held_descriptions = {f.get("description") for fs, _ in held for f in fs
                          if f["name"] == "get_weather"} - {None}
-    held_params = {p for _, p in held}
-    assert held_params == set(tool_definitions.HELD_OUT_PARAMS)
-    assert not held_params & set(tool_definitions.PARAMS)
+    assert len(held_descriptions) == 4
+    renamed = tool_definitions.renamed_definitions()
+    assert [p for _, p in renamed] == list(tool_definitions.RENAMED_PARAMS)
+    for functions, param in renamed:
+        weather = next(f for f in functions if f["name"] == "get_weather")
+        assert weather["parameters"]["required"] == [param] != ["location"]
     rng = random.Random(2)
     for _ in range(3000):
         functions, param = tool_definitions.training_tools(rng, words)
-        assert param not in held_params
+        assert param == "location"
         names = {f["name"] for f in functions}
         assert not names & {"convert_currency", "create_calendar_event"}
         weather = next(f for f in functions if f["name"] == "get_weather")
