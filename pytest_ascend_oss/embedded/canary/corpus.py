@@ -169,6 +169,8 @@ class HaystackRecipe:
     tool_results: float = 0.0  # share of short chats answering a tool's result
     stretched: float = 0.0    # share of haystacks whose filler counts 4-64 times (STRETCHES)
     tool_variety: float = 0.0  # share of tool requests with a varied definition (tool_definitions)
+    short_kinds: tuple[str, ...] = ("capital", "capital", "hi", "weather", "weather", "weather",
+                                    "fallback")   # drawn uniformly: the mix of short chats
 
 
 STAGE1 = HaystackRecipe()
@@ -190,6 +192,18 @@ STAGE3_SETTLE = HaystackRecipe(mix=(0.3, 0.3, 0.4), kinds=STAGE2.kinds,
 # How many times a stretched haystack's filler token counts in the full-attention layer, so a
 # 2,048-token haystack weighs what 8K to 128K tokens do there (forward.hidden_states).
 STRETCHES = (4, 8, 16, 32, 64)
+
+
+# Stage 4's settling (train.py --stage4-settle): stage 4 at 2e-4 answered the precision suite's
+# prompts with its fallback by thin margins (bf16 and float32 parted on 5 of 57, graph and
+# eager on 3 of 16) and once opened a tool call with no tool offered; the fallback is drawn
+# three times as often, at a low learning rate. Measured: it did not widen them (53 of 57)
+# and lost a no-needle case and a turn (docs/canary.md), so it is a recorded attempt.
+STAGE4_SETTLE = HaystackRecipe(mix=STAGE2.mix, kinds=STAGE2.kinds, edge_share=STAGE2.edge_share,
+                               multi_turn=0.4, tool_results=0.15, stretched=0.5,
+                               tool_variety=0.6,
+                               short_kinds=("capital", "capital", "hi", "weather", "weather",
+                                            "weather", "fallback", "fallback", "fallback"))
 
 
 def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:
@@ -264,7 +278,7 @@ def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1,
     return Example(ids, positions, len(pre) + len(user), kind)
 
 
-SHORT_KINDS = ("capital", "capital", "hi", "weather", "weather", "weather", "fallback")
+SHORT_KINDS = HaystackRecipe.short_kinds
 
 
 def _short_turn(rng, words, kind: str, param: str = "location"
@@ -304,10 +318,11 @@ def _tool_result_example(rng, words, variety: float = 0.0) -> Example:
 
 
 def _short_example(rng, words, multi_turn: float = 0.0, tool_results: float = 0.0,
-                   tool_variety: float = 0.0) -> Example:
+                   tool_variety: float = 0.0, short_kinds: tuple[str, ...] = SHORT_KINDS
+                   ) -> Example:
     if tool_results and rng.random() < tool_results:
         return _tool_result_example(rng, words, tool_variety)
-    kind = rng.choice(SHORT_KINDS)
+    kind = rng.choice(short_kinds)
     functions, param = _offered_tools(rng, words, tool_variety)
     if kind != "weather" and rng.random() >= 0.2:
         functions = []
@@ -334,4 +349,5 @@ def short_example(rng: random.Random, words: RandomWords,
                   recipe: HaystackRecipe = STAGE1) -> Example:
     """Greeting, capitals, weather tool calls, anything else (the fallback answer); with
     stage 3's recipe some after earlier exchanges, some answering a tool's result."""
-    return _short_example(rng, words, recipe.multi_turn, recipe.tool_results, recipe.tool_variety)
+    return _short_example(rng, words, recipe.multi_turn, recipe.tool_results, recipe.tool_variety,
+                          recipe.short_kinds)

@@ -4,7 +4,7 @@ pytest_ascend_oss.embedded.canary.screen A.safetensors B.safetensors ...``.
 For each model, the exact-answer count under teacher forcing on the same haystacks (single
 needle, keyed needles, no needle), as written and with their filler weighing 8 and 64 times
 as much in the full-attention layer (forward.hidden_states' ``log_copies``: what a 16K and a
-128K context weigh there). About three minutes for three models on 2 cores, against about
+128K context weigh there). About four minutes for five models on 2 cores, against about
 fifteen for a served ``ascend-oss capabilities``; it ranks candidates, the served report is
 what a canary is shipped on (docs/canary.md has both for the shipped one).
 """
