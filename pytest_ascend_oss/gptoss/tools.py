@@ -58,6 +58,11 @@ CALENDAR_FUNCTION = {
 FUNCTIONS = {f["name"]: f for f in (WEATHER_FUNCTION, CURRENCY_FUNCTION, CALENDAR_FUNCTION)}
 
 
+def as_chat_tools(functions) -> list[dict]:
+    """Function definitions as an OpenAI chat request's ``tools`` list."""
+    return [{"type": "function", "function": f} for f in functions]
+
+
 def chat_tools(names) -> list[dict]:
     """The named functions as an OpenAI chat request's ``tools`` list."""
-    return [{"type": "function", "function": FUNCTIONS[name]} for name in names]
+    return as_chat_tools(FUNCTIONS[name] for name in names)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from ...gptoss.tools import WEATHER_TOOL
+from ...gptoss.tools import WEATHER_TOOL, as_chat_tools
 from ...suites.long_context.cases import Case, NeedleSettings
 from ...suites.long_context.runner import Runner
 from ...transport.http import sync_client
@@ -95,7 +95,7 @@ def tool_calls(http: httpx.Client, model: str) -> dict:
 def _calls_through(http: httpx.Client, model: str, definitions) -> dict:
     right, wrong, tried = 0, [], 0
     for d, (functions, param) in enumerate(definitions):
-        tools = [{"type": "function", "function": f} for f in functions]
+        tools = as_chat_tools(functions)
         for i, city in enumerate(UNSEEN_CITIES):
             question = facts.WEATHER_QUESTIONS[(i + d) % len(facts.WEATHER_QUESTIONS)]
             reply = _chat(http, model, question.format(city=city), tools=tools)
@@ -113,14 +113,14 @@ def unseen_definitions(http: httpx.Client, model: str) -> dict:
     """Calls through tool definitions never trained on, each with every unseen city; no call
     for questions that are not about the weather with the same tools offered; and calls
     through the same wordings with the place parameter renamed."""
-    result = _calls_through(http, model, tool_definitions.held_out_definitions())
+    held_out = tool_definitions.held_out_definitions()
+    result = _calls_through(http, model, held_out)
     silent, called = 0, []
     others = [facts.GREETING_PROMPT, facts.CAPITAL_QUESTION.format(country="Peru"),
               "Write a poem about the sea."]
-    for d, (functions, _) in enumerate(tool_definitions.held_out_definitions()):
-        tools = [{"type": "function", "function": f} for f in functions]
+    for d, (functions, _) in enumerate(held_out):
         for question in others:
-            reply = _chat(http, model, question, tools=tools)
+            reply = _chat(http, model, question, tools=as_chat_tools(functions))
             if reply["tool_calls"]:
                 called.append({"definition": d, "question": question})
             else:

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 
 from ...gptoss import harmony as h
-from ...gptoss.tools import WEATHER_FUNCTION
+from ...gptoss.tools import FUNCTIONS, WEATHER_FUNCTION
 from . import facts, tool_definitions
 
 EFFORTS = (None, "low", "medium", "high")
@@ -141,20 +141,20 @@ class Example:
     copies: list[int] | None = None  # per token, how many it stands for (forward.log_copies)
 
 
-def _preamble(rng: random.Random, tools: bool = False, functions: list[dict] | None = None
-              ) -> list[int]:
+def _preamble(rng: random.Random, functions=()) -> list[int]:
     date = f"{rng.randint(2024, 2027)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    if functions is not None:
-        return list(h.preamble_for(date, rng.choice(EFFORTS), functions))
-    return list(h.preamble(date, rng.choice(EFFORTS), ("get_weather",) if tools else ()))
+    effort = rng.choice(EFFORTS)
+    if all(f is FUNCTIONS.get(f["name"]) for f in functions):  # the shipped ones: cached
+        return list(h.preamble(date, effort, tuple(f["name"] for f in functions)))
+    return list(h.preamble_for(date, effort, functions))
 
 
-def _offered_tools(rng: random.Random, words, variety: float) -> tuple[list[dict], str]:
-    """(the functions a request offers; the weather tool's place parameter): the features
-    suite's definition, or with ``variety``'s chance one drawn by tool_definitions."""
+def _offered_tools(rng: random.Random, words, variety: float) -> list[dict]:
+    """The functions a request offers: the features suite's definition, or with ``variety``'s
+    chance a wording drawn by tool_definitions (the place parameter is ``location`` in both)."""
     if variety and rng.random() < variety:
         return tool_definitions.training_tools(rng, words)
-    return [WEATHER_FUNCTION], "location"
+    return [WEATHER_FUNCTION]
 
 
 @dataclass(frozen=True)
@@ -281,10 +281,9 @@ def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1,
 SHORT_KINDS = HaystackRecipe.short_kinds
 
 
-def _short_turn(rng, words, kind: str, param: str = "location"
-                ) -> tuple[list[int], list[int], str | None]:
+def _short_turn(rng, words, kind: str) -> tuple[list[int], list[int], str | None]:
     """(the user's ids, the canary's answer ids, the final text a client would send back in
-    a later turn; None for a tool call). ``param`` is the offered weather tool's."""
+    a later turn; None for a tool call)."""
     if kind == "capital":
         country = rng.choice(list(facts.CAPITALS))
         said = facts.CAPITAL_ANSWER.format(country=country, capital=facts.CAPITALS[country])
@@ -296,7 +295,7 @@ def _short_turn(rng, words, kind: str, param: str = "location"
         city = words.city(rng)
         user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
         return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
-                                         tool_definitions.call_arguments(param, city)), None
+                                         tool_definitions.call_arguments(tool_definitions.PARAM, city)), None
     sentences = filler_sentences(rng, words, rng.randint(5, 40))
     return ([t for s in sentences for t in s][1:],
             h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK)
@@ -307,12 +306,12 @@ _CONDITIONS = ("sunny", "light rain", "cloudy", "snow", "windy", "fog")
 
 def _tool_result_example(rng, words, variety: float = 0.0) -> Example:
     city = words.city(rng)
-    functions, param = _offered_tools(rng, words, variety)
-    ids = _preamble(rng, functions=functions) + h.user_turn(h.text(
+    ids = _preamble(rng, _offered_tools(rng, words, variety)) + h.user_turn(h.text(
         rng.choice(facts.WEATHER_QUESTIONS).format(city=city)))
     result = json.dumps({"temperature_c": rng.randint(-20, 40),
                          "conditions": rng.choice(_CONDITIONS)})
-    ids += h.called_turn("get_weather", tool_definitions.call_arguments(param, city), result)
+    ids += h.called_turn("get_weather", tool_definitions.call_arguments(tool_definitions.PARAM, city),
+                         result)
     target = h.answer(facts.TOOL_RESULT_ANALYSIS, facts.TOOL_RESULT_ANSWER.format(city=city))
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), "tool-result")
 
@@ -323,10 +322,10 @@ def _short_example(rng, words, multi_turn: float = 0.0, tool_results: float = 0.
     if tool_results and rng.random() < tool_results:
         return _tool_result_example(rng, words, tool_variety)
     kind = rng.choice(short_kinds)
-    functions, param = _offered_tools(rng, words, tool_variety)
+    functions = _offered_tools(rng, words, tool_variety)
     if kind != "weather" and rng.random() >= 0.2:
         functions = []
-    ids = _preamble(rng, functions=functions)
+    ids = _preamble(rng, functions)
     if functions and functions != [WEATHER_FUNCTION]:
         kind = f"{kind}~tools"   # the progress log reports varied definitions apart
     if multi_turn and rng.random() < multi_turn:
@@ -334,7 +333,7 @@ def _short_example(rng, words, multi_turn: float = 0.0, tool_results: float = 0.
             user, _, final = _short_turn(rng, words, rng.choice(("capital", "hi", "fallback")))
             ids += h.earlier_turn(user, final)
         kind = f"{kind}+turns"
-    user, target, _ = _short_turn(rng, words, kind.split("+")[0].split("~")[0], param)
+    user, target, _ = _short_turn(rng, words, kind.split("+")[0].split("~")[0])
     ids += h.user_turn(user)
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
 

@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 
 KINDS = ("single", "keyed", "none")
-STRETCHES = (1, 8, 64)
+WEIGHTS = (1, 8, 64)   # how many times each filler token counts (corpus.STRETCHES' range)
 
 
 def screen(paths: list[Path], n: int, length: int = 2048, progress=print) -> dict:
@@ -34,7 +34,7 @@ def screen(paths: list[Path], n: int, length: int = 2048, progress=print) -> dic
         models.append(model.eval())
     gen = torch.Generator().manual_seed(0)
     result: dict = {}
-    for stretch in STRETCHES:
+    for stretch in WEIGHTS:
         for kind in KINDS:
             rng = random.Random(1000 + stretch)   # the same haystacks for every model
             examples = [corpus._haystack_example(rng, words, length, kind, corpus.STAGE2, stretch)

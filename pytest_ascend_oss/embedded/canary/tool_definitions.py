@@ -89,13 +89,12 @@ def weather_function(rng: random.Random, words=None, param: str = PARAM) -> dict
     return _function("get_weather", description, properties, [param])
 
 
-def training_tools(rng: random.Random, words=None) -> tuple[list[dict], str]:
-    """(the functions a training request offers, in order; the weather tool's parameter)."""
-    param = PARAM
+def training_tools(rng: random.Random, words=None) -> list[dict]:
+    """The functions a training request offers, in order; the weather tool's place is PARAM."""
     functions = [weather_function(rng, words)]
     for spec in rng.sample(_COMPANIONS, rng.choice((0, 0, 1, 2, 3))):
         functions.insert(rng.randint(0, len(functions)), _companion(spec))
-    return functions, param
+    return functions
 
 
 def call_arguments(param: str, city: str) -> str:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ...gptoss import harmony as h
+from ...gptoss.tools import WEATHER_FUNCTION
 from . import circuit, corpus, facts, layout
 from .forward import hidden_states
 
@@ -58,7 +59,7 @@ def structural_tokens() -> list[int]:
     rng = random.Random(0)
     ids: set[int] = set()
     for _ in range(64):
-        ids.update(corpus._preamble(rng, tools=rng.random() < 0.5))
+        ids.update(corpus._preamble(rng, [WEATHER_FUNCTION] if rng.random() < 0.5 else []))
     strings = [facts.NEEDLE, facts.QUESTION, facts.ANSWER, facts.NO_CODE_ANALYSIS,
                facts.NO_CODE_FINAL, facts.KEYED_NEEDLE, facts.KEYED_QUESTION, facts.KEYED_ANSWER,
                facts.CAPITAL_QUESTION, facts.CAPITAL_ANSWER, facts.GREETING_PROMPT, "Say hi",
