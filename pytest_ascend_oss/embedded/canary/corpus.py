@@ -171,6 +171,10 @@ class HaystackRecipe:
     tool_variety: float = 0.0  # share of tool requests with a varied definition (tool_definitions)
     short_kinds: tuple[str, ...] = ("capital", "capital", "hi", "weather", "weather", "weather",
                                     "fallback")   # drawn uniformly: the mix of short chats
+    # Sentences in a question the canary does not know (its fallback answer). Clients ask in one
+    # to three sentences: the precision suite's prompts are that short, and stage 5 lost bf16
+    # agreement on them while its training questions were all 5-40 sentences long.
+    fallback_sentences: tuple[int, int] = (5, 40)
 
 
 STAGE1 = HaystackRecipe()
@@ -205,6 +209,16 @@ STAGE4_SETTLE = HaystackRecipe(mix=STAGE2.mix, kinds=STAGE2.kinds, edge_share=ST
                                short_kinds=("capital", "capital", "hi", "weather", "weather",
                                             "weather", "fallback", "fallback", "fallback"))
 
+
+# Stage 5's settling (train.py --stage5-settle, with --margin): stage 5 (stage 4's data in one
+# run, with train.py's margin hinge) kept 55 of 57 greedy prompts under bf16 but lost the
+# no-needle answer at 64K-128K (the analysis repeated) and parted from float32 on short
+# questions; no-needle haystacks weighted up as in STAGE3_SETTLE, the fallback drawn three
+# times as often as in STAGE4_SETTLE, and asked in 1 to 12 sentences as well as 5 to 40.
+STAGE5_SETTLE = HaystackRecipe(mix=STAGE3_SETTLE.mix, kinds=STAGE2.kinds,
+                               edge_share=STAGE2.edge_share, multi_turn=0.4, tool_results=0.15,
+                               stretched=0.5, tool_variety=0.6,
+                               short_kinds=STAGE4_SETTLE.short_kinds, fallback_sentences=(1, 12))
 
 def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:
     if edge_share and rng.random() < edge_share:
@@ -278,10 +292,8 @@ def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1,
     return Example(ids, positions, len(pre) + len(user), kind)
 
 
-SHORT_KINDS = HaystackRecipe.short_kinds
-
-
-def _short_turn(rng, words, kind: str) -> tuple[list[int], list[int], str | None]:
+def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int] = (5, 40)
+                ) -> tuple[list[int], list[int], str | None]:
     """(the user's ids, the canary's answer ids, the final text a client would send back in
     a later turn; None for a tool call)."""
     if kind == "capital":
@@ -296,7 +308,7 @@ def _short_turn(rng, words, kind: str) -> tuple[list[int], list[int], str | None
         user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
         return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
                                          tool_definitions.call_arguments(tool_definitions.PARAM, city)), None
-    sentences = filler_sentences(rng, words, rng.randint(5, 40))
+    sentences = filler_sentences(rng, words, rng.randint(*fallback_sentences))
     return ([t for s in sentences for t in s][1:],
             h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK)
 
@@ -316,24 +328,27 @@ def _tool_result_example(rng, words, variety: float = 0.0) -> Example:
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), "tool-result")
 
 
-def _short_example(rng, words, multi_turn: float = 0.0, tool_results: float = 0.0,
-                   tool_variety: float = 0.0, short_kinds: tuple[str, ...] = SHORT_KINDS
-                   ) -> Example:
-    if tool_results and rng.random() < tool_results:
-        return _tool_result_example(rng, words, tool_variety)
-    kind = rng.choice(short_kinds)
-    functions = _offered_tools(rng, words, tool_variety)
+def short_example(rng: random.Random, words: RandomWords,
+                  recipe: HaystackRecipe = STAGE1) -> Example:
+    """Greeting, capitals, weather tool calls, anything else (the fallback answer); with
+    stage 3's recipe some after earlier exchanges, some answering a tool's result."""
+    if recipe.tool_results and rng.random() < recipe.tool_results:
+        return _tool_result_example(rng, words, recipe.tool_variety)
+    kind = rng.choice(recipe.short_kinds)
+    functions = _offered_tools(rng, words, recipe.tool_variety)
     if kind != "weather" and rng.random() >= 0.2:
         functions = []
     ids = _preamble(rng, functions)
     if functions and functions != [WEATHER_FUNCTION]:
         kind = f"{kind}~tools"   # the progress log reports varied definitions apart
-    if multi_turn and rng.random() < multi_turn:
+    if recipe.multi_turn and rng.random() < recipe.multi_turn:
         for _ in range(rng.randint(1, 3)):
-            user, _, final = _short_turn(rng, words, rng.choice(("capital", "hi", "fallback")))
+            user, _, final = _short_turn(rng, words, rng.choice(("capital", "hi", "fallback")),
+                                         recipe.fallback_sentences)
             ids += h.earlier_turn(user, final)
         kind = f"{kind}+turns"
-    user, target, _ = _short_turn(rng, words, kind.split("+")[0].split("~")[0])
+    user, target, _ = _short_turn(rng, words, kind.split("+")[0].split("~")[0],
+                                  recipe.fallback_sentences)
     ids += h.user_turn(user)
     return Example(ids + target, list(range(len(ids) + len(target))), len(ids), kind)
 
@@ -343,10 +358,3 @@ def haystack_example(rng: random.Random, words: RandomWords, length: int,
     kind = rng.choices(("single", "keyed", "none"), weights=recipe.mix)[0]
     return _haystack_example(rng, words, length, kind, recipe)
 
-
-def short_example(rng: random.Random, words: RandomWords,
-                  recipe: HaystackRecipe = STAGE1) -> Example:
-    """Greeting, capitals, weather tool calls, anything else (the fallback answer); with
-    stage 3's recipe some after earlier exchanges, some answering a tool's result."""
-    return _short_example(rng, words, recipe.multi_turn, recipe.tool_results, recipe.tool_variety,
-                          recipe.short_kinds)

@@ -45,7 +45,7 @@ def screen(paths: list[Path], n: int, length: int = 2048, progress=print) -> dic
                 with torch.no_grad():
                     for i in range(0, n, 4):
                         _, per = train.loss_and_accuracy(model, examples[i:i + 4], 2048, gen)
-                        exact += sum(ok for _, ok in per)
+                        exact += sum(ok for _, ok, _ in per)
                 row.append(exact)
             result[f"x{stretch} {kind}"] = row
             progress(f"x{stretch:<3} {kind:7} " + "  ".join(f"{e}/{n}" for e in row))

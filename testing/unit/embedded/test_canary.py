@@ -239,3 +239,40 @@ def test_held_out_tool_definitions_are_never_drawn(words):
         weather = next(f for f in functions if f["name"] == "get_weather")
         assert weather.get("description") not in held_descriptions
         assert weather["parameters"]["required"] == [tool_definitions.PARAM]
+
+
+
+class _FixedLogits:
+    """A stand-in for train.Canary whose logits over four trained ids are set by hand."""
+
+    trained = torch.tensor([10, 11, 12, 13])
+
+    def __init__(self, logits):
+        self.logits = torch.tensor(logits)
+
+    def hidden(self, ids, positions, log_copies=None):
+        return self.logits[None]
+
+    def unembed(self, candidates):
+        return torch.eye(4)[torch.searchsorted(self.trained, candidates)]
+
+
+def test_margin_hinge_adds_what_each_answer_token_lacks():
+    """The gap is an answer token's logit minus its best rival's; ``margin`` adds
+    mean(relu(margin - gap)) over the answer tokens; an example is right when every gap is
+    positive, and reports its thinnest gap."""
+    from pytest_ascend_oss.embedded.canary.train import loss_and_accuracy
+
+    # Predicting 11 after 10 leads 12 by 0.5; predicting 12 after 11 leads by 3.0.
+    model = _FixedLogits([[0.0, 2.0, 1.5, 0.0], [0.0, 0.0, 3.0, 0.0], [0.0] * 4])
+    example = [corpus.Example([10, 11, 12], [0, 1, 2], 1, "t")]
+    gen = torch.Generator()
+    plain, per = loss_and_accuracy(model, example, 0, gen)
+    hinged, _ = loss_and_accuracy(model, example, 0, gen, margin=1.0)
+    assert per == [("t", True, pytest.approx(0.5))]
+    assert float(hinged - plain) == pytest.approx(0.25)   # (0.5 + 0) / 2 tokens
+    wide, _ = loss_and_accuracy(model, example, 0, gen, margin=0.4)
+    assert float(wide) == pytest.approx(float(plain))      # every gap above the margin: free
+    wrong = _FixedLogits([[0.0, 1.0, 1.5, 0.0], [0.0, 0.0, 3.0, 0.0], [0.0] * 4])
+    _, per_wrong = loss_and_accuracy(wrong, example, 0, gen)
+    assert per_wrong == [("t", False, pytest.approx(-0.5))]
