@@ -47,24 +47,34 @@ PARITY_PROMPTS = 16  # the shipped precision prompts, first N (EN and ZH, severa
 
 
 @pytest.fixture(scope="session")
-def prompts():
-    """(id, token ids) of the first shipped precision prompts, rendered by harmony once here,
-    so every server gets identical inputs (chat rendering would date the system message)."""
+def variant_prompts():
+    """(id, token ids) of every shipped precision prompt, rendered by harmony once here, so
+    every server gets identical inputs (chat rendering would date the system message). The
+    TP / PP / EP rows hold a variant to the precision suite's token-match bar, so they use the
+    precision suite's prompts: on 16 prompts a bound of 0.95 admits no differing prompt at all
+    (15/16 = 0.9375), and the row would demand identity while reporting 0.95."""
     data, _ = precision_prompts.load_prompts(None)
-    return [(p["id"], precision_prompts.render(p["messages"]))
-            for p in data["prompts"][:PARITY_PROMPTS]]
+    return [(p["id"], precision_prompts.render(p["messages"])) for p in data["prompts"]]
 
 
 @pytest.fixture(scope="session")
-def reference_ids(server, ascend_settings, prompts):
-    """The server under test's greedy ids per batch size, computed once."""
-    cache: dict[int, dict] = {}
+def prompts(variant_prompts):
+    """The first PARITY_PROMPTS of them: graph mode vs eager must be identical (bound 1.0),
+    sent alone and in concurrent batches of 4 and 16, and for decode TPOT."""
+    return variant_prompts[:PARITY_PROMPTS]
 
-    def at(batch: int) -> dict:
-        if batch not in cache:
-            cache[batch] = parity.greedy_ids(server.base_url, server.model,
-                                             ascend_settings.api_key, prompts, batch)
-        return cache[batch]
+
+@pytest.fixture(scope="session")
+def reference_ids(server, ascend_settings):
+    """The server under test's greedy ids for a prompt list at a batch size, computed once."""
+    cache: dict[tuple, dict] = {}
+
+    def at(batch: int, prompts: list[tuple[str, list[int]]]) -> dict:
+        key = (batch, tuple(pid for pid, _ in prompts))
+        if key not in cache:
+            cache[key] = parity.greedy_ids(server.base_url, server.model,
+                                           ascend_settings.api_key, prompts, batch)
+        return cache[key]
 
     return at
 
@@ -107,7 +117,7 @@ def test_graph_mode_matches_eager(batch, eager, server, reference_ids, prompts, 
     if batch not in limits["parity_batches"]:
         pytest.skip(f"not applicable: batch {batch} is not in this profile's parity_batches")
     endpoint = _variant_or_stop(eager, table, "graph", f"batch {batch}", {})
-    graph = reference_ids(batch)
+    graph = reference_ids(batch, prompts)
     eager_ids = parity.greedy_ids(endpoint.base_url, endpoint.model, ascend_settings.api_key,
                                   prompts, batch)
     result = parity.agreement(graph, eager_ids)
@@ -146,17 +156,18 @@ def test_graph_mode_decode_speed(eager, server, prompts, table, ascend_settings,
 # --- TP / PP / EP ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("row", rows.PARALLEL)
-def test_parallel_variant_agrees(row, server_variant, reference_ids, prompts, limits, table,
-                                 ascend_settings, record):
-    """The variant comes up and its greedy ids match the single-card server's (the profile's
-    bound), its decode TPOT reported."""
+def test_parallel_variant_agrees(row, server_variant, reference_ids, variant_prompts, prompts,
+                                 limits, table, ascend_settings, record):
+    """The variant comes up and its greedy ids match the single-card server's on the
+    precision suite's prompts (the profile's bound, as the precision suite counts it), its
+    decode TPOT reported."""
     flags = shlex.split(limits["parallel"][row])
     record("flags", " ".join(flags))
     endpoint = _variant_or_stop(server_variant(row, flags), table, row, "agreement",
                                 limits["unsupported"])
     ids = parity.greedy_ids(endpoint.base_url, endpoint.model, ascend_settings.api_key,
-                            prompts, 1)
-    result = parity.agreement(reference_ids(1), ids)
+                            variant_prompts, 1)
+    result = parity.agreement(reference_ids(1, variant_prompts), ids)
     tpot = parity.decode_tpot_ms(endpoint.base_url, endpoint.model, ascend_settings.api_key,
                                  prompts)
     share, bound = result["identical_share"], limits["variant_token_match_min"]
@@ -164,9 +175,11 @@ def test_parallel_variant_agrees(row, server_variant, reference_ids, prompts, li
     record("tpot_ms", tpot, unit="ms")
     passed = share is not None and share >= bound
     speed = f"{tpot:.1f} ms" if tpot else "not measured"
+    allowed = parity.differing_allowed(bound, result["prompts"])
     table.record(row, "agreement", rows.PASSED if passed else rows.FAILED,
                  f"{' '.join(flags)}: {result['identical']}/{result['prompts']} prompts "
-                 f"identical to the single-card server; TPOT {speed}", tpot_ms=tpot, **result)
+                 f"identical to the single-card server (bound {bound:g}: up to {allowed} may "
+                 f"differ); TPOT {speed}", tpot_ms=tpot, **result)
     assert passed, (f"{' '.join(flags)}: token match {share} < {bound:g} against the "
                     f"single-card server: {result['differing'][:4]} {result['errors'][:2]}")
 

@@ -9,6 +9,7 @@ server that corrupts batch 16.
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,6 +47,12 @@ def greedy_ids(base_url: str, model: str, api_key, prompts: list[tuple[str, list
             answers = pool.map(lambda p: _one(http, model, p[1], max_tokens), group)
             out.update({pid: ids for (pid, _), ids in zip(group, answers)})
     return out
+
+
+def differing_allowed(bound: float, prompts: int) -> int:
+    """How many of ``prompts`` may differ with an identical share still >= ``bound``: the
+    resolution of a token-match bound on a sample (0.95 on 16 prompts allows none)."""
+    return max(0, int(prompts - math.ceil(bound * prompts - 1e-9)))
 
 
 def agreement(reference: dict[str, list[int] | str], candidate: dict[str, list[int] | str]

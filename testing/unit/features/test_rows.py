@@ -63,6 +63,20 @@ def test_agreement_counts_identical_prompts_and_errors():
     assert result["errors"] == [{"id": "c", "reference": None, "candidate": "HTTP 500: boom"}]
 
 
+
+@pytest.mark.parametrize(("bound", "prompts", "allowed"), [
+    (0.95, 16, 0),    # the variant rows' first sample: 15/16 = 0.9375 already fails 0.95
+    (0.95, 57, 2),    # the precision suite's prompts: 55/57 = 0.965 passes, 54/57 does not
+    (0.95, 20, 1),    # 19/20 is exactly 0.95
+    (1.0, 57, 0),
+    (0.9, 10, 1),     # 0.9 x 10 is 9.000000000000002 in floats: still one may differ
+])
+def test_differing_allowed_is_the_bound_on_that_many_prompts(bound, prompts, allowed):
+    assert parity.differing_allowed(bound, prompts) == allowed
+    assert (prompts - allowed) / prompts >= bound - 1e-12
+    if allowed < prompts:
+        assert (prompts - allowed - 1) / prompts < bound
+
 def test_feature_table_files(tmp_path):
     table = FeatureTable(tmp_path, "cpu-canary")
     table.record("graph", "batch 1", rows.PASSED, "16/16 identical")
