@@ -292,10 +292,11 @@ def _haystack_example(rng, words, length, kind, recipe: HaystackRecipe = STAGE1,
     return Example(ids, positions, len(pre) + len(user), kind)
 
 
-def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int] = (5, 40)
+def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int]
                 ) -> tuple[list[int], list[int], str | None]:
     """(the user's ids, the canary's answer ids, the final text a client would send back in
-    a later turn; None for a tool call)."""
+    a later turn; None for a tool call). A fallback question has ``fallback_sentences``
+    (the recipe's range) sentences."""
     if kind == "capital":
         country = rng.choice(list(facts.CAPITALS))
         said = facts.CAPITAL_ANSWER.format(country=country, capital=facts.CAPITALS[country])

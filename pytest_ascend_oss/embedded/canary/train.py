@@ -168,8 +168,8 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
     The gap is the answer token's logit minus the best rival's among the scored candidates
     (the trained rows, the answers and ``negatives`` random rows). With ``margin`` > 0 the loss
     adds a hinge, mean(relu(margin - gap)): cross-entropy stops pushing once a token is likely,
-    but the precision gates compare bf16 with float32 greedy ids, and a token that wins by a
-    few hundredths of a logit flips under bf16 rounding (stage 4's fallback did, docs/canary.md).
+    but the precision gates compare bf16 with float32 greedy ids, and a token that leads its
+    rival by little can flip under bf16 rounding (stage 4's fallback did, docs/canary.md).
     """
     ids, pos, mask, log_copies = batch(examples)
     hidden = model.hidden(ids, pos, log_copies)
@@ -276,6 +276,25 @@ def save(model: Canary, out: Path) -> None:
     tmp.replace(out)
 
 
+# The recipe flags, earliest stage first (corpus holds the recipes; none given: STAGE1).
+RECIPES = (
+    ("--stage2", corpus.STAGE2,
+     ("the fine-tuning stage's haystacks (corpus.STAGE2): more keyed needles, needles at the "
+      "edges, particle-heavy Chinese filler")),
+    ("--stage3", corpus.STAGE3,
+     ("stage 2's haystacks replayed, 40 %% of the short chats after earlier exchanges, 15 %% "
+      "answering a tool's result (corpus.STAGE3)")),
+    ("--stage3-settle", corpus.STAGE3_SETTLE,
+     "stage 3 with no-needle haystacks weighted up (corpus.STAGE3_SETTLE)"),
+    ("--stage4-settle", corpus.STAGE4_SETTLE,
+     ("stage 3's conversations, stretched haystacks and varied tools, the fallback answer drawn "
+      "three times as often (corpus.STAGE4_SETTLE)")),
+    ("--stage5-settle", corpus.STAGE5_SETTLE,
+     ("stage 4's data with no-needle haystacks and the fallback weighted up "
+      "(corpus.STAGE5_SETTLE)")),
+)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=15.0)
@@ -288,23 +307,8 @@ def main(argv=None) -> None:
     parser.add_argument("--init", type=Path, default=None,
                         help="fine-tune this stored canary instead of starting from the wiring")
     parser.add_argument("--lr", type=float, default=1.5e-3, help="peak learning rate")
-    parser.add_argument("--stage2", action="store_true",
-                        help="the fine-tuning stage's haystacks (corpus.STAGE2): more keyed "
-                             "needles, needles at the edges, particle-heavy Chinese filler")
-    parser.add_argument("--stage3", action="store_true",
-                        help="stage 2's haystacks replayed, 40 %% of the short chats after "
-                             "earlier exchanges, 15 %% answering a tool's result "
-                             "(corpus.STAGE3)")
-    parser.add_argument("--stage3-settle", action="store_true",
-                        help="stage 3 with no-needle haystacks weighted up "
-                             "(corpus.STAGE3_SETTLE)")
-    parser.add_argument("--stage4-settle", action="store_true",
-                        help="stage 3's conversations, stretched haystacks and varied tools, "
-                             "the fallback answer drawn three times as often "
-                             "(corpus.STAGE4_SETTLE)")
-    parser.add_argument("--stage5-settle", action="store_true",
-                        help="stage 4's data with no-needle haystacks and the fallback "
-                             "weighted up (corpus.STAGE5_SETTLE)")
+    for flag, _, help_text in RECIPES:
+        parser.add_argument(flag, action="store_true", help=help_text)
     parser.add_argument("--stretched", type=float, default=None, metavar="SHARE",
                         help="this share of the haystacks weighs 8K-128K tokens in the "
                              "full-attention layer (corpus.STRETCHES, forward.hidden_states)")
@@ -317,10 +321,10 @@ def main(argv=None) -> None:
     parser.add_argument("--decay", action="store_true",
                         help="decay the learning rate linearly to a tenth over this run")
     args = parser.parse_args(argv)
-    recipe = (corpus.STAGE5_SETTLE if args.stage5_settle
-              else corpus.STAGE4_SETTLE if args.stage4_settle
-              else corpus.STAGE3_SETTLE if args.stage3_settle else corpus.STAGE3 if args.stage3
-              else corpus.STAGE2 if args.stage2 else corpus.STAGE1)
+    recipe = corpus.STAGE1
+    for flag, stage, _ in RECIPES:   # the latest stage given wins
+        if getattr(args, flag.removeprefix("--").replace("-", "_")):
+            recipe = stage
     if args.stretched is not None:
         recipe = dataclasses.replace(recipe, stretched=args.stretched)
     if args.tool_variety is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -276,3 +277,17 @@ def test_margin_hinge_adds_what_each_answer_token_lacks():
     wrong = _FixedLogits([[0.0, 1.0, 1.5, 0.0], [0.0, 0.0, 3.0, 0.0], [0.0] * 4])
     _, per_wrong = loss_and_accuracy(wrong, example, 0, gen)
     assert per_wrong == [("t", False, pytest.approx(-0.5))]
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ([], "STAGE1"), (["--stage2"], "STAGE2"), (["--stage3"], "STAGE3"),
+    (["--stage2", "--stage3-settle"], "STAGE3_SETTLE"),
+    (["--stage5-settle", "--stage3"], "STAGE5_SETTLE"),   # the latest stage given wins
+])
+def test_recipe_flags_pick_the_latest_stage(monkeypatch, flags, expected):
+    from pytest_ascend_oss.embedded.canary import train
+
+    picked = []
+    monkeypatch.setattr(train, "train", lambda *args: picked.append(args[8]))
+    train.main(flags + ["--stretched", "0.25"])
+    assert picked[0] == dataclasses.replace(getattr(corpus, expected), stretched=0.25)
