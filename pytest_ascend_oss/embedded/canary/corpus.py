@@ -8,13 +8,14 @@ long-context suite and the capability report use fillers made elsewhere
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from dataclasses import dataclass
 
 from ...gptoss import harmony as h
 from ...gptoss.tools import FUNCTIONS, WEATHER_FUNCTION
-from . import facts, tool_definitions
+from . import facts, questions, tool_definitions
 
 EFFORTS = (None, "low", "medium", "high")
 
@@ -78,6 +79,11 @@ class RandomWords:
         pool = self.cjk if cjk else self.latin
         words = [rng.choice(pool) for _ in range(rng.randint(4, 12))]
         return words + h.text("。" if cjk else ".")
+
+    def words(self, rng: random.Random, n: int, cjk: bool = False) -> list[str]:
+        """``n`` random words as text, without their leading space."""
+        pool = self.cjk if cjk else self.latin
+        return [h.encoding().decode([rng.choice(pool)]).strip() for _ in range(n)]
 
     def city(self, rng: random.Random) -> str:
         """A made-up city of 1-3 capitalized words that a token copy can reproduce."""
@@ -220,6 +226,16 @@ STAGE5_SETTLE = HaystackRecipe(mix=STAGE3_SETTLE.mix, kinds=STAGE2.kinds,
                                stretched=0.5, tool_variety=0.6,
                                short_kinds=STAGE4_SETTLE.short_kinds, fallback_sentences=(1, 12))
 
+
+# Stage 6 (train.py --stage6-settle, with --margin and --context-rivals): stage 5's settling
+# plus requests as clients word them (questions.py: arithmetic, code, explanations, summaries,
+# writing, in English and Chinese), answered with the fallback. Every fine-tune since stage 2
+# had learnt the fallback from filler sentences only and answered such requests on margins of
+# under 0.1 logit, where bf16 parts from float32 (docs/canary.md, stage 6).
+STAGE6_SETTLE = dataclasses.replace(
+    STAGE5_SETTLE, short_kinds=STAGE4_SETTLE.short_kinds[:-2] + ("question",) * 3)
+
+
 def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:
     if edge_share and rng.random() < edge_share:
         return rng.choice((0, n))
@@ -309,6 +325,9 @@ def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int]
         user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
         return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
                                          tool_definitions.call_arguments(tool_definitions.PARAM, city)), None
+    if kind == "question":
+        asked = questions.client_question(rng, words.words(rng, 3), words.words(rng, 3, cjk=True))
+        return h.text(asked), h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK
     sentences = filler_sentences(rng, words, rng.randint(*fallback_sentences))
     return ([t for s in sentences for t in s][1:],
             h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK)
@@ -344,7 +363,9 @@ def short_example(rng: random.Random, words: RandomWords,
         kind = f"{kind}~tools"   # the progress log reports varied definitions apart
     if recipe.multi_turn and rng.random() < recipe.multi_turn:
         for _ in range(rng.randint(1, 3)):
-            user, _, final = _short_turn(rng, words, rng.choice(("capital", "hi", "fallback")),
+            earlier = ("capital", "hi", "fallback") + (
+                ("question",) if "question" in recipe.short_kinds else ())
+            user, _, final = _short_turn(rng, words, rng.choice(earlier),
                                          recipe.fallback_sentences)
             ids += h.earlier_turn(user, final)
         kind = f"{kind}+turns"

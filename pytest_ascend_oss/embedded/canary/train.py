@@ -162,7 +162,7 @@ def batch(examples: list[corpus.Example]):
 
 
 def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Generator,
-                      margin: float = 0.0):
+                      margin: float = 0.0, context_rivals: bool = False):
     """(loss, [(kind, every answer token right, smallest answer-token gap)] per example).
 
     The gap is the answer token's logit minus the best rival's among the scored candidates
@@ -170,6 +170,11 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
     adds a hinge, mean(relu(margin - gap)): cross-entropy stops pushing once a token is likely,
     but the precision gates compare bf16 with float32 greedy ids, and a token that leads its
     rival by little can flip under bf16 rounding (stage 4's fallback did, docs/canary.md).
+
+    With ``context_rivals`` every token of the examples is a candidate too. The layer-1 heads
+    copy context tokens' identities to the unembedding, so the rival a served answer meets is
+    often a token of the question ("The user 化 something..." on a prompt holding 化学式),
+    one that 2,048 random rows almost never include.
     """
     ids, pos, mask, log_copies = batch(examples)
     hidden = model.hidden(ids, pos, log_copies)
@@ -177,7 +182,8 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
     m = mask[:, :-1]
     wanted = targets[m]
     candidates = torch.unique(torch.cat([
-        model.trained, wanted, torch.randint(0, 199_998, (negatives,), generator=rng)]))
+        model.trained, wanted, torch.randint(0, 199_998, (negatives,), generator=rng),
+        *([ids.flatten()] if context_rivals else [])]))
     logits = hidden[:, :-1][m] @ model.unembed(candidates).T
     index = torch.searchsorted(candidates, wanted)
     loss = F.cross_entropy(logits, index)
@@ -199,7 +205,7 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
 def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int,
           max_steps: int | None = None, init: Path | None = None, lr_max: float = 1.5e-3,
           recipe: corpus.HaystackRecipe = corpus.STAGE1, decay: bool = False,
-          margin: float = 0.0) -> None:
+          margin: float = 0.0, context_rivals: bool = False) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     torch.manual_seed(TRAIN_SEED)
@@ -237,8 +243,10 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
         # tokens would cost as much as a haystack.
         long_batch = [corpus.haystack_example(rng, words, length, recipe) for _ in range(batch_size)]
         short_batch = [corpus.short_example(rng, words, recipe) for _ in range(2 * batch_size)]
-        loss_long, per_long = loss_and_accuracy(model, long_batch, 2048, gen, margin)
-        loss_short, per_short = loss_and_accuracy(model, short_batch, 2048, gen, margin)
+        loss_long, per_long = loss_and_accuracy(model, long_batch, 2048, gen, margin,
+                                                context_rivals)
+        loss_short, per_short = loss_and_accuracy(model, short_batch, 2048, gen, margin,
+                                                  context_rivals)
         loss = loss_long + loss_short
         per_example = per_long + per_short
         optimizer.zero_grad()
@@ -292,6 +300,9 @@ RECIPES = (
     ("--stage5-settle", corpus.STAGE5_SETTLE,
      ("stage 4's data with no-needle haystacks and the fallback weighted up "
       "(corpus.STAGE5_SETTLE)")),
+    ("--stage6-settle", corpus.STAGE6_SETTLE,
+     ("stage 5's settling plus requests worded as clients word them (questions.py), answered "
+      "with the fallback (corpus.STAGE6_SETTLE)")),
 )
 
 
@@ -318,6 +329,9 @@ def main(argv=None) -> None:
     parser.add_argument("--margin", type=float, default=0.0, metavar="LOGITS",
                         help="add a hinge pushing every answer token this many logits above "
                              "its best rival (loss_and_accuracy)")
+    parser.add_argument("--context-rivals", action="store_true",
+                        help="score every token of the examples as a rival too, where the "
+                             "copying heads find them (loss_and_accuracy)")
     parser.add_argument("--decay", action="store_true",
                         help="decay the learning rate linearly to a tenth over this run")
     args = parser.parse_args(argv)
@@ -330,7 +344,7 @@ def main(argv=None) -> None:
     if args.tool_variety is not None:
         recipe = dataclasses.replace(recipe, tool_variety=args.tool_variety)
     train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps,
-          args.init, args.lr, recipe, args.decay, args.margin)
+          args.init, args.lr, recipe, args.decay, args.margin, args.context_rivals)
 
 
 if __name__ == "__main__":

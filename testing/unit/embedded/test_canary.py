@@ -244,18 +244,18 @@ def test_held_out_tool_definitions_are_never_drawn(words):
 
 
 class _FixedLogits:
-    """A stand-in for train.Canary whose logits over four trained ids are set by hand."""
+    """A stand-in for train.Canary whose logits over ids 10-13 are set by hand; ``trained``
+    says which of them are scored whatever the examples hold."""
 
-    trained = torch.tensor([10, 11, 12, 13])
-
-    def __init__(self, logits):
+    def __init__(self, logits, trained=(10, 11, 12, 13)):
         self.logits = torch.tensor(logits)
+        self.trained = torch.tensor(trained)
 
     def hidden(self, ids, positions, log_copies=None):
         return self.logits[None]
 
     def unembed(self, candidates):
-        return torch.eye(4)[torch.searchsorted(self.trained, candidates)]
+        return torch.eye(4)[candidates - 10]
 
 
 def test_margin_hinge_adds_what_each_answer_token_lacks():
@@ -279,10 +279,65 @@ def test_margin_hinge_adds_what_each_answer_token_lacks():
     assert per_wrong == [("t", False, pytest.approx(-0.5))]
 
 
+def test_context_rivals_score_the_tokens_the_question_holds():
+    """A rival found only in the context (13, untrained, as a question's token is) leads the
+    answer: random rows miss it and call the example right; with ``context_rivals`` it is
+    scored, the example is wrong, and its gap is the true one."""
+    from pytest_ascend_oss.embedded.canary.train import loss_and_accuracy
+
+    # After 10 the answer 11 leads the trained 12 by 0.5 but trails the context's 13 by 0.5.
+    model = _FixedLogits([[0.0] * 4, [0.0, 2.0, 1.5, 2.5], [0.0, 0.0, 3.0, 0.0], [0.0] * 4],
+                         trained=(10, 11, 12))
+    example = [corpus.Example([13, 10, 11, 12], [0, 1, 2, 3], 2, "t")]
+    gen = torch.Generator()
+    _, blind = loss_and_accuracy(model, example, 0, gen)
+    _, seen = loss_and_accuracy(model, example, 0, gen, context_rivals=True)
+    assert blind == [("t", True, pytest.approx(0.5))]
+    assert seen == [("t", False, pytest.approx(-0.5))]
+
+
+def test_client_questions_hold_out_the_precision_prompts():
+    """The fallback's client-worded requests never include a prompt the precision suite
+    asks: its gate must stay able to fail a canary, so the canary is not trained on them."""
+    import json
+    import random
+
+    from pytest_ascend_oss.embedded.canary import questions
+    from pytest_ascend_oss.suites.precision import prompts
+
+    path = prompts.default_prompts_path()
+    asked = {m["content"].strip() for p in json.loads(path.read_text())["prompts"]
+             for m in p["messages"] if m["role"] == "user"}
+    rng = random.Random(0)
+    drawn = {questions.client_question(rng, ["alpha", "beta"], ["甲", "乙"])
+             for _ in range(20_000)}
+    assert len(drawn) > 5_000    # varied, not a handful learnt by heart
+    assert not drawn & asked
+    assert any("\u4e00" <= c <= "\u9fff" for q in drawn for c in q)   # Chinese ones too
+
+
+def test_stage6_questions_get_the_fallback_answer():
+    """STAGE6_SETTLE's "question" chats are a client's request answered with the fallback."""
+    import random
+
+    from pytest_ascend_oss.embedded.canary import facts
+    from pytest_ascend_oss.gptoss import harmony as h
+
+    rng, words = random.Random(3), corpus.RandomWords()
+    questions_seen = 0
+    for _ in range(200):
+        e = corpus.short_example(rng, words, corpus.STAGE6_SETTLE)
+        if e.kind.split("+")[0].split("~")[0] == "question":
+            questions_seen += 1
+            assert e.ids[e.loss_from:] == h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK)
+    assert questions_seen > 30
+
+
 @pytest.mark.parametrize(("flags", "expected"), [
     ([], "STAGE1"), (["--stage2"], "STAGE2"), (["--stage3"], "STAGE3"),
     (["--stage2", "--stage3-settle"], "STAGE3_SETTLE"),
     (["--stage5-settle", "--stage3"], "STAGE5_SETTLE"),   # the latest stage given wins
+    (["--stage6-settle"], "STAGE6_SETTLE"),
 ])
 def test_recipe_flags_pick_the_latest_stage(monkeypatch, flags, expected):
     from pytest_ascend_oss.embedded.canary import train
