@@ -346,3 +346,23 @@ def test_recipe_flags_pick_the_latest_stage(monkeypatch, flags, expected):
     monkeypatch.setattr(train, "train", lambda *args: picked.append(args[8]))
     train.main(flags + ["--stretched", "0.25"])
     assert picked[0] == dataclasses.replace(getattr(corpus, expected), stretched=0.25)
+
+
+def test_greedy_leads_are_the_shipped_answer_and_its_margins(canary):
+    """leads.greedy_leads decodes float32 greedy over the whole vocabulary and reports each
+    token's lead over the runner-up: the shipped canary answers a capital exactly, every lead
+    positive; a lead is the top-two difference of that step's logits."""
+    from pytest_ascend_oss.embedded.canary import leads
+    from pytest_ascend_oss.suites.precision import prompts
+
+    ids = prompts.render([{"role": "user", "content": "What is the capital of France?"}])
+    tokens, margins = leads.greedy_leads(canary, ids, 14)
+    assert h.encoding().decode(tokens).startswith(
+        "<|channel|>analysis<|message|>The capital of France is Paris.<|end|>")
+    assert len(margins) == len(tokens) and min(margins) > 0
+    with torch.no_grad():
+        hidden = canary.hidden(torch.tensor([ids]), torch.arange(len(ids))[None])
+        logits = hidden[0, -1] @ canary.unembed(torch.arange(canary.row_of.numel())).T
+    first, second = logits.topk(2).values.tolist()
+    assert int(logits.argmax()) == tokens[0]
+    assert margins[0] == pytest.approx(first - second, abs=1e-4)
