@@ -3,7 +3,7 @@ canary: ``python -m pytest_ascend_oss.embedded.canary.leads A.safetensors B.safe
 
 The precision gates compare the served bf16 greedy ids with float32 ones, and a prompt parts
 where a float32 token leads the next by less than bf16's rounding moves it. Every fine-tune
-since stage 2 kept its training answers near 100 % while parting on 3 to 7 of the 57 prompts;
+since stage 2 kept its training answers near 100 % while parting on 2 to 7 of the 57 prompts;
 the leads measured here showed why (stage 5: a tenth of the prompts led by under 0.1 logit at
 some token, stage 2 by 0.43) and ranked stage 6's candidates in about a minute each, against
 about six for a served ``ascend-oss capabilities`` (docs/canary.md, stage 6). The prompts are

@@ -314,7 +314,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-len", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=None,
-                        help="stop after this many steps (the shipped canary: 800, --minutes 60)")
+                        help="stop after this many steps (stage 1: 800, --minutes 60)")
     parser.add_argument("--init", type=Path, default=None,
                         help="fine-tune this stored canary instead of starting from the wiring")
     parser.add_argument("--lr", type=float, default=1.5e-3, help="peak learning rate")
