@@ -48,13 +48,28 @@ def run_suite(pytester, url, *args):
                                          timeout=900)
 
 
+# A keyed miss as the canary makes them: the asked name, a code off by a digit token.
+KEYED_MISS = re.compile(r"expected \d{4}, the answer says 'The secret code for \w+ is \d{4}\.'")
+
+
 def test_long_context_suite_passes_on_the_canary(pytester, embedded_url, tmp_path):
+    """Every variant runs and is judged, and every gate the cpu-canary profile holds passes.
+    Keyed needles are judged too but may miss: the canary recalls them short of exactly
+    (docs/canary.md: 15/16 and 5/6 for stage 2, and stage 6 answered "The secret code for Sam
+    is 5470." for 5472 at 8K in a CI run), which is why the profile does not gate them. A miss
+    must then be the keyed test alone, its verdict naming the code expected and the answer."""
     result = run_suite(pytester, embedded_url, "--niah-lengths", "1024,8192",
                        "--niah-depths", "0,50,100", "--thresholds", all_variants(tmp_path))
     # 6 grid points x (recall, TTFT) + 2 lengths x (random, keyed, none) + the recall gate
-    result.assert_outcomes(passed=19)
+    failed = [line for line in result.outlines if line.startswith("FAILED ")]
+    assert all(line.startswith("FAILED test_long_context.py::test_keyed_needle_recalled[")
+               for line in failed), failed
+    assert result.parseoutcomes().get("passed", 0) == 19 - len(failed), result.parseoutcomes()
     results = pytester.path / "results"
     report = json.loads((results / "long_context_report.json").read_text())
+    misses = [c for c in report["cases"] if not c["passed"]]
+    assert len(misses) == len(failed)
+    assert all(c["case"]["kind"] == "keyed" and KEYED_MISS.fullmatch(c["verdict"]) for c in misses)
     for case in report["cases"]:
         assert abs(case["context_tokens"] - case["case"]["length"]) <= case["case"]["length"] / 100
         assert case["server_prompt_tokens"] == case["prompt_tokens"]
