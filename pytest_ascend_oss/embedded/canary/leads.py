@@ -25,11 +25,13 @@ def greedy_leads(model, ids: list[int], max_tokens: int) -> tuple[list[int], lis
 
     from ...gptoss.harmony import STOP_IDS
 
-    rows = model.unembed(torch.arange(model.row_of.numel()))
+    with torch.no_grad():   # a measurement: no graph kept for 64 recomputed prefixes
+        rows = model.unembed(torch.arange(model.row_of.numel()))
     seq, out, leads = list(ids), [], []
     for _ in range(max_tokens):
-        hidden = model.hidden(torch.tensor([seq]), torch.arange(len(seq))[None])
-        top = (hidden[0, -1] @ rows.T).topk(2)
+        with torch.no_grad():
+            hidden = model.hidden(torch.tensor([seq]), torch.arange(len(seq))[None])
+            top = (hidden[0, -1] @ rows.T).topk(2)
         token = int(top.indices[0])
         out.append(token)
         leads.append(float(top.values[0] - top.values[1]))
