@@ -326,11 +326,12 @@ def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int]
         return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
                                          tool_definitions.call_arguments(tool_definitions.PARAM, city)), None
     if kind == "question":
-        asked = questions.client_question(rng, words.words(rng, 3), words.words(rng, 3, cjk=True))
-        return h.text(asked), h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK
-    sentences = filler_sentences(rng, words, rng.randint(*fallback_sentences))
-    return ([t for s in sentences for t in s][1:],
-            h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK)
+        user = h.text(questions.client_question(rng, words.words(rng, 3),
+                                                words.words(rng, 3, cjk=True)))
+    else:
+        sentences = filler_sentences(rng, words, rng.randint(*fallback_sentences))
+        user = [t for s in sentences for t in s][1:]
+    return user, h.answer(facts.FALLBACK_ANALYSIS, facts.FALLBACK), facts.FALLBACK
 
 
 _CONDITIONS = ("sunny", "light rain", "cloudy", "snow", "windy", "fog")
@@ -362,9 +363,9 @@ def short_example(rng: random.Random, words: RandomWords,
     if functions and functions != [WEATHER_FUNCTION]:
         kind = f"{kind}~tools"   # the progress log reports varied definitions apart
     if recipe.multi_turn and rng.random() < recipe.multi_turn:
+        earlier = ("capital", "hi", "fallback") + (
+            ("question",) if "question" in recipe.short_kinds else ())
         for _ in range(rng.randint(1, 3)):
-            earlier = ("capital", "hi", "fallback") + (
-                ("question",) if "question" in recipe.short_kinds else ())
             user, _, final = _short_turn(rng, words, rng.choice(earlier),
                                          recipe.fallback_sentences)
             ids += h.earlier_turn(user, final)

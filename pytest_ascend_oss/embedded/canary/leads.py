@@ -25,19 +25,18 @@ def greedy_leads(model, ids: list[int], max_tokens: int) -> tuple[list[int], lis
 
     from ...gptoss.harmony import STOP_IDS
 
+    seq, out, leads = list(ids), [], []
     with torch.no_grad():   # a measurement: no graph kept for 64 recomputed prefixes
         rows = model.unembed(torch.arange(model.row_of.numel()))
-    seq, out, leads = list(ids), [], []
-    for _ in range(max_tokens):
-        with torch.no_grad():
+        for _ in range(max_tokens):
             hidden = model.hidden(torch.tensor([seq]), torch.arange(len(seq))[None])
             top = (hidden[0, -1] @ rows.T).topk(2)
-        token = int(top.indices[0])
-        out.append(token)
-        leads.append(float(top.values[0] - top.values[1]))
-        if token in STOP_IDS:
-            break
-        seq.append(token)
+            token = int(top.indices[0])
+            out.append(token)
+            leads.append(float(top.values[0] - top.values[1]))
+            if token in STOP_IDS:
+                break
+            seq.append(token)
     return out, leads
 
 
@@ -55,11 +54,10 @@ def measure(path: Path, max_tokens: int = 64, limit: int | None = None) -> dict:
     model.eval()
     prompt_set, _ = prompts.load_prompts(None)
     rows = []
-    with torch.no_grad():
-        for p in prompt_set["prompts"][:limit]:
-            tokens, leads = greedy_leads(model, prompts.render(p["messages"]), max_tokens)
-            rows.append({"id": p["id"], "thinnest": min(leads), "at": leads.index(min(leads)),
-                         "tokens": len(tokens), "text": h.encoding().decode(tokens)})
+    for p in prompt_set["prompts"][:limit]:
+        tokens, leads = greedy_leads(model, prompts.render(p["messages"]), max_tokens)
+        rows.append({"id": p["id"], "thinnest": min(leads), "at": leads.index(min(leads)),
+                     "tokens": len(tokens), "text": h.encoding().decode(tokens)})
     thinnest = sorted(r["thinnest"] for r in rows)
     return {"model": str(path), "prompts": len(rows),
             "thin": sum(t < THIN for t in thinnest),
