@@ -87,6 +87,9 @@ SCHEMA: dict[str, dict[str, type]] = {
         "tool_pass_at_k_min": float,
         "tool_pass_all_k_min": float,
         "tool_tools": list,
+        # whether the cases that word a value otherwise than the call writes it ("250 euros"
+        # for EUR, "December 10, 2026" for 2026-12-10) run; false for a model that copies
+        "tool_converting_cases": bool,
         # whether the median reasoning length must grow from effort low to high (a real model)
         "reasoning_grows": bool,
         # whether the model carries a conversation of several turns (the three-turn check)

@@ -16,7 +16,11 @@ but runnable against any gpt-oss server. Five counts, as the canary issue lists 
 5. greedy agreement: the server's ids against transformers in float32 on the precision prompts
    (needs the checkpoint: ``--checkpoint``);
 6. conversations (stage 3): every turn of several multi-turn chats answered exactly, and the
-   turn after a get_weather result answered, not called again.
+   turn after a get_weather result answered, not called again;
+7. the features suite's other tools (stage 7): convert_currency (a number, two enums) and
+   create_calendar_event (a nested object, an array) called with exactly the asked values,
+   in wordings, titles and people never trained on (tool_requests.held_out_requests), all
+   three tools offered.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from pathlib import Path
 
 import httpx
 
-from ...gptoss.tools import WEATHER_TOOL, as_chat_tools
+from ...gptoss.tools import FUNCTIONS, WEATHER_TOOL, as_chat_tools, chat_tools
 from ...suites.long_context.cases import Case, NeedleSettings
 from ...suites.long_context.runner import Runner
 from ...transport.http import sync_client
 from ...transport.vllm import reasoning_of
-from . import facts, tool_definitions
+from . import facts, tool_definitions, tool_requests
 
 UNSEEN_CITIES = facts.UNSEEN_CITIES
 
@@ -129,6 +133,29 @@ def unseen_definitions(http: httpx.Client, model: str) -> dict:
     result["renamed_parameter"] = _calls_through(http, model,
                                                  tool_definitions.renamed_definitions())
     return result
+
+
+def other_tools(http: httpx.Client, model: str, per_tool: int = 10) -> dict:
+    """convert_currency and create_calendar_event calls for requests never trained on, the
+    three features-suite tools offered: right only when the one call names the tool and its
+    arguments equal the asked ones."""
+    tools = chat_tools(FUNCTIONS)
+    out: dict[str, dict] = {}
+    for r in tool_requests.held_out_requests(per_tool):
+        reply = _chat(http, model, r.prompt, tools=tools)
+        calls = reply["tool_calls"]
+        try:
+            ok = (len(calls) == 1 and calls[0]["function"]["name"] == r.tool
+                  and json.loads(calls[0]["function"]["arguments"]) == r.arguments)
+        except ValueError:
+            ok = False
+        row = out.setdefault(r.tool, {"tried": 0, "right": 0, "wrong": []})
+        row["tried"] += 1
+        row["right"] += ok
+        if not ok:
+            row["wrong"].append({"prompt": r.prompt, "tool_calls": calls,
+                                 "content": reply["content"][:120]})
+    return out
 
 
 # Multi-turn chats of what the canary knows; each answer is carried into the next request.
@@ -263,6 +290,7 @@ def report(base_url: str, model: str, api_key: str | None = None, checkpoint: Pa
         progress("tool calls ...")
         result["tool_calls"] = tool_calls(http, model)
         result["unseen_definitions"] = unseen_definitions(http, model)
+        result["other_tools"] = other_tools(http, model)
         progress("conversations and tool follow-ups ...")
         result["conversations"] = conversations(http, model)
         result["tool_follow_ups"] = tool_follow_ups(http, model)
@@ -303,6 +331,9 @@ def markdown(r: dict) -> str:
                    f"{u['not_weather']['no_call']}/{u['not_weather']['tried']} |"),
                   (f"| 4. same, place parameter not named `location` (not trained) | "
                    f"{u['renamed_parameter']['right']}/{u['renamed_parameter']['tried']} |")]
+    for tool, o in r.get("other_tools", {}).items():
+        lines.append(f"| 7. {tool}, wordings and values never trained on | "
+                     f"{o['right']}/{o['tried']} |")
     if "conversations" in r:
         c, f = r["conversations"], r["tool_follow_ups"]
         lines += [f"| 6. multi-turn chats, every turn exact | {c['exact']}/{c['turns']} turns |",

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass
 
 from ...gptoss import harmony as h
-from ...gptoss.tools import FUNCTIONS, WEATHER_FUNCTION
-from . import facts, questions, tool_definitions
+from ...gptoss.tools import CALENDAR_FUNCTION, CURRENCY_FUNCTION, FUNCTIONS, WEATHER_FUNCTION
+from . import facts, questions, tool_definitions, tool_requests
 
 EFFORTS = (None, "low", "medium", "high")
 
@@ -155,12 +155,24 @@ def _preamble(rng: random.Random, functions=()) -> list[int]:
     return list(h.preamble_for(date, effort, functions))
 
 
-def _offered_tools(rng: random.Random, words, variety: float) -> list[dict]:
+def _offered_tools(rng: random.Random, words, variety: float, extra: float = 0.0,
+                   wanted: dict | None = None) -> list[dict]:
     """The functions a request offers: the features suite's definition, or with ``variety``'s
-    chance a wording drawn by tool_definitions (the place parameter is ``location`` in both)."""
-    if variety and rng.random() < variety:
-        return tool_definitions.training_tools(rng, words)
-    return [WEATHER_FUNCTION]
+    chance a wording drawn by tool_definitions (the place parameter is ``location`` in both);
+    with ``extra``'s chance the features suite's currency and calendar tools beside it, as its
+    requests offer all three. ``wanted`` (one of those two) is always offered, the weather tool
+    then only sometimes."""
+    functions = tool_definitions.training_tools(rng, words) if variety and \
+        rng.random() < variety else [WEATHER_FUNCTION]
+    others = [f for f in (CURRENCY_FUNCTION, CALENDAR_FUNCTION) if f is not wanted]
+    if wanted is not None:
+        if rng.random() < 0.4:
+            functions = []
+        functions.insert(rng.randint(0, len(functions)), wanted)
+    if extra and rng.random() < extra:
+        for f in rng.sample(others, rng.randint(1, len(others))):
+            functions.insert(rng.randint(0, len(functions)), f)
+    return functions
 
 
 @dataclass(frozen=True)
@@ -175,6 +187,7 @@ class HaystackRecipe:
     tool_results: float = 0.0  # share of short chats answering a tool's result
     stretched: float = 0.0    # share of haystacks whose filler counts 4-64 times (STRETCHES)
     tool_variety: float = 0.0  # share of tool requests with a varied definition (tool_definitions)
+    extra_tools: float = 0.0   # share offering the currency and calendar tools too (stage 7)
     short_kinds: tuple[str, ...] = ("capital", "capital", "hi", "weather", "weather", "weather",
                                     "fallback")   # drawn uniformly: the mix of short chats
     # Sentences in a question the canary does not know (its fallback answer). Clients ask in one
@@ -234,6 +247,17 @@ STAGE5_SETTLE = HaystackRecipe(mix=STAGE3_SETTLE.mix, kinds=STAGE2.kinds,
 # under 0.1 logit, where bf16 parts from float32 (docs/canary.md, stage 6).
 STAGE6_SETTLE = dataclasses.replace(
     STAGE5_SETTLE, short_kinds=STAGE4_SETTLE.short_kinds[:-2] + ("question",) * 3)
+
+
+# Stage 7 (train.py --stage7, with --margin and --context-rivals): stage 6's settling plus calls
+# of the features suite's other two tools, convert_currency and create_calendar_event, from
+# requests that write each value as the call does (tool_requests.py), and those two tools
+# offered beside the weather tool in half of the tool requests, as the features suite offers
+# all three at once.
+STAGE7 = dataclasses.replace(
+    STAGE6_SETTLE, short_kinds=STAGE6_SETTLE.short_kinds + ("currency",) * 3 + ("calendar",) * 4,
+    extra_tools=0.5)
+_EXTRA_TOOLS = {"currency": CURRENCY_FUNCTION, "calendar": CALENDAR_FUNCTION}
 
 
 def _insert_at(rng: random.Random, n: int, edge_share: float) -> int:
@@ -325,6 +349,12 @@ def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int]
         user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
         return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
                                          tool_definitions.call_arguments(tool_definitions.PARAM, city)), None
+    if kind in _EXTRA_TOOLS:
+        name = _EXTRA_TOOLS[kind]["name"]
+        r = tool_requests.training_request(rng, name, words)
+        analysis = tool_requests.CURRENCY_ANALYSIS if kind == "currency" else \
+            tool_requests.CALENDAR_ANALYSIS
+        return h.text(r.prompt), h.tool_call(analysis, name, r.call), None
     if kind == "question":
         user = h.text(questions.client_question(rng, words.words(rng, 3),
                                                 words.words(rng, 3, cjk=True)))
@@ -356,8 +386,9 @@ def short_example(rng: random.Random, words: RandomWords,
     if recipe.tool_results and rng.random() < recipe.tool_results:
         return _tool_result_example(rng, words, recipe.tool_variety)
     kind = rng.choice(recipe.short_kinds)
-    functions = _offered_tools(rng, words, recipe.tool_variety)
-    if kind != "weather" and rng.random() >= 0.2:
+    functions = _offered_tools(rng, words, recipe.tool_variety, recipe.extra_tools,
+                               _EXTRA_TOOLS.get(kind))
+    if kind not in ("weather", *_EXTRA_TOOLS) and rng.random() >= 0.2:
         functions = []
     ids = _preamble(rng, functions)
     if functions and functions != [WEATHER_FUNCTION]:

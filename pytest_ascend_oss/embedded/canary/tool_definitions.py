@@ -115,8 +115,9 @@ _HELD_OUT = (   # (description, the place parameter's description, other paramet
 
 
 def _offered(i: int, function: dict) -> list[dict]:
-    """``function`` among the features suite's currency and calendar tools (never offered in
-    training): alone, with one, or with both, at varying positions."""
+    """``function`` among the features suite's currency and calendar tools (offered beside the
+    weather tool in training only since stage 7; the weather wordings stay held out): alone,
+    with one, or with both, at varying positions."""
     tools = [[], [CURRENCY_FUNCTION], [CALENDAR_FUNCTION, CURRENCY_FUNCTION]][i % 3]
     tools = list(tools)
     tools.insert(i % (len(tools) + 1), function)
@@ -124,7 +125,7 @@ def _offered(i: int, function: dict) -> list[dict]:
 
 
 def held_out_definitions(param: str = PARAM) -> list[tuple[list[dict], str]]:
-    """Tool lists the generator never produces: new wordings of the weather tool beside the
+    """Tool lists the generator never produces: new wordings of the weather tool, beside the
     features suite's currency and calendar tools."""
     out = []
     for i, (description, said, others) in enumerate(_HELD_OUT):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import re
 import time
 from pathlib import Path
 
@@ -30,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from ...gptoss import harmony as h
-from ...gptoss.tools import WEATHER_FUNCTION
-from . import circuit, corpus, facts, layout
+from ...gptoss.tools import FUNCTIONS, WEATHER_FUNCTION
+from . import circuit, corpus, facts, layout, tool_requests
 from .forward import hidden_states
 
 DEFAULT_OUT = Path(__file__).with_name("canary.safetensors")
@@ -76,6 +77,19 @@ def structural_tokens() -> list[int]:
     ids.update(h.answer("", ""))
     ids.update(h.tool_call("", "get_weather", '{"location": "'))
     ids.update(h.text('"}'))
+    # Stage 7: the currency and calendar tools, their requests and their compact calls.
+    for _ in range(16):
+        ids.update(corpus._preamble(rng, list(FUNCTIONS.values())))
+    for r in tool_requests.held_out_requests(4, seed=1):
+        ids.update(h.tool_call(tool_requests.CURRENCY_ANALYSIS, r.tool, r.call))
+        ids.update(h.tool_call(tool_requests.CALENDAR_ANALYSIS, r.tool, r.call))
+    for code in tool_requests.CURRENCIES:
+        ids.update(h.text(f" {code}") + h.text(f'":"{code}","'))
+    # The words around a request's values (" to", " '", " on", " at", " with"): the heads that
+    # find a value key on the token before it, and a trained row can carry what it marks.
+    for template in tool_requests.TEMPLATES:
+        for part in re.split(r"\{\w+\}", template):
+            ids.update(h.text(part))
     enc = h.encoding()
     for n in range(1000):  # every 1-3 digit token: codes are spelt with them
         for s in (str(n), f"{n:02d}", f"{n:03d}"):
@@ -136,11 +150,20 @@ class Canary(torch.nn.Module):
         return out
 
     def load(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a stored canary. One stored before structural tokens were added (stage 7 added
+        the currency and calendar calls' tokens) keeps its rows; the new rows start seeded, so
+        the model computes what the stored one did."""
+        stored = state["canary.trained_ids"]
+        missing = set(stored.tolist()) - set(self.trained.tolist())
+        if missing:
+            raise ValueError(f"the stored canary trains {len(missing)} rows this build does "
+                             f"not (e.g. ids {sorted(missing)[:5]})")
         with torch.no_grad():
             for k, v in self.params().items():
                 v.copy_(state[k])
-            self.embed_rows.copy_(state["canary.embed_rows"])
-            self.unembed_rows.copy_(state["canary.unembed_rows"])
+            rows = self.row_of[stored]
+            self.embed_rows[rows] = state["canary.embed_rows"]
+            self.unembed_rows[rows] = state["canary.unembed_rows"]
 
 
 def batch(examples: list[corpus.Example]):
@@ -303,6 +326,9 @@ RECIPES = (
     ("--stage6-settle", corpus.STAGE6_SETTLE,
      ("stage 5's settling plus requests worded as clients word them (questions.py), answered "
       "with the fallback (corpus.STAGE6_SETTLE)")),
+    ("--stage7", corpus.STAGE7,
+     ("stage 6's settling plus convert_currency and create_calendar_event calls "
+      "(tool_requests.py), the three tools offered together (corpus.STAGE7)")),
 )
 
 

@@ -39,12 +39,17 @@ class Case:
     tool: str
     prompt: str
     expect: dict
+    # the prompt words a value otherwise than the call writes it ("250 euros" for EUR)
+    converts: bool = False
 
 
-def load_cases(tools: list[str]) -> list[Case]:
-    """The shipped cases whose tool is among ``tools`` (the profile's ``tool_tools``)."""
+def load_cases(tools: list[str], converting: bool = True) -> list[Case]:
+    """The shipped cases whose tool is among ``tools`` (the profile's ``tool_tools``); those
+    that need a value converted only if ``converting`` (the profile's
+    ``tool_converting_cases``)."""
     text = (resources.files("pytest_ascend_oss") / "data" / "tool_cases.json").read_text("utf-8")
-    return [Case(**c) for c in json.loads(text)["cases"] if c["tool"] in tools]
+    cases = [Case(**c) for c in json.loads(text)["cases"] if c["tool"] in tools]
+    return [c for c in cases if converting or not c.converts]
 
 
 def same_value(expected, got) -> bool:

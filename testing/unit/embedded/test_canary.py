@@ -337,7 +337,7 @@ def test_stage6_questions_get_the_fallback_answer():
     ([], "STAGE1"), (["--stage2"], "STAGE2"), (["--stage3"], "STAGE3"),
     (["--stage2", "--stage3-settle"], "STAGE3_SETTLE"),
     (["--stage5-settle", "--stage3"], "STAGE5_SETTLE"),   # the latest stage given wins
-    (["--stage6-settle"], "STAGE6_SETTLE"),
+    (["--stage6-settle"], "STAGE6_SETTLE"), (["--stage6-settle", "--stage7"], "STAGE7"),
 ])
 def test_recipe_flags_pick_the_latest_stage(monkeypatch, flags, expected):
     from pytest_ascend_oss.embedded.canary import train
@@ -366,3 +366,23 @@ def test_greedy_leads_are_the_shipped_answer_and_its_margins(canary):
     first, second = logits.topk(2).values.tolist()
     assert int(logits.argmax()) == tokens[0]
     assert margins[0] == pytest.approx(first - second, abs=1e-4)
+
+
+def test_a_stored_canary_loads_into_a_build_that_trains_more_rows(canary):
+    """Stage 7 added structural tokens (the currency and calendar calls'): a canary stored
+    before keeps its rows, by id; one that trains a row this build does not is refused."""
+    state = canary.state_to_save()
+    keep = torch.arange(len(canary.trained)) % 7 != 0     # an older build's smaller set
+    older = dict(state, **{"canary.trained_ids": state["canary.trained_ids"][keep],
+                           "canary.embed_rows": state["canary.embed_rows"][keep] + 1.0,
+                           "canary.unembed_rows": state["canary.unembed_rows"][keep]})
+    before = canary.embed_rows.detach().clone()
+    canary.load(older)
+    assert torch.equal(canary.embed_rows[keep], before[keep] + 1.0)
+    assert torch.equal(canary.embed_rows[~keep], before[~keep])
+    canary.load(state)
+    alien = dict(state, **{"canary.trained_ids": torch.cat([state["canary.trained_ids"][:-1],
+                                                            torch.tensor([199_990])])})
+    with pytest.raises(ValueError, match="199990"):
+        canary.load(alien)
+    canary.load(state)

@@ -74,3 +74,44 @@ def _minimal_report() -> dict:
             "say_hi": {"ok": True, "content": "Hi"}, "france": {"ok": True, "content": "Paris"},
             "capitals": {"exact": 1, "tried": 1}, "needles": needles,
             "tool_calls": {"right": 1, "tried": 1}}
+
+
+def _calling_server(arguments_of) -> httpx.Client:
+    """A chat endpoint that answers every request with one call: the tool and arguments
+    ``arguments_of(prompt)`` gives."""
+    from pytest_ascend_oss.embedded.canary import tool_requests
+
+    asked = {r.prompt: r for r in tool_requests.held_out_requests(10)}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        r = asked[json.loads(request.content)["messages"][-1]["content"]]
+        name, arguments = arguments_of(r)
+        message = {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": name, "arguments": arguments}}]}
+        return httpx.Response(200, json={"choices": [
+            {"message": message, "finish_reason": "tool_calls"}]})
+
+    return httpx.Client(base_url="http://model.test", transport=httpx.MockTransport(handle))
+
+
+def test_other_tools_count_only_the_asked_call():
+    with _calling_server(lambda r: (r.tool, r.call)) as http:
+        right = capabilities.other_tools(http, "m")
+    assert {t: (o["right"], o["tried"]) for t, o in right.items()} == {
+        "convert_currency": (10, 10), "create_calendar_event": (10, 10)}
+    table = capabilities.markdown({**_minimal_report(), "other_tools": right})
+    assert "| 7. convert_currency, wordings and values never trained on | 10/10 |" in table
+
+    def off_by_one(r):   # the amount changed; the calendar request given to the other tool
+        args = json.loads(r.call)
+        if "amount" in args:
+            args["amount"] += 1
+            return r.tool, json.dumps(args)
+        return "convert_currency", r.call
+
+    with _calling_server(off_by_one) as http:
+        wrong = capabilities.other_tools(http, "m")
+    assert all(o["right"] == 0 and len(o["wrong"]) == 10 for o in wrong.values())
+    with _calling_server(lambda r: (r.tool, r.call[:-1])) as http:   # JSON cut short
+        assert all(o["right"] == 0 for o in capabilities.other_tools(http, "m").values())
