@@ -366,7 +366,7 @@ def _long_context(args: argparse.Namespace) -> int:
 
 
 def _capabilities(args: argparse.Namespace) -> int:
-    """Count what the served model can do (the canary's five capabilities)."""
+    """Count what the served model can do (capabilities.py lists the counts)."""
 
     import httpx
 

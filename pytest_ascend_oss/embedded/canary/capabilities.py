@@ -1,7 +1,7 @@
 """What a served model can actually do, counted: ``ascend-oss capabilities --api-url URL``.
 
 Written for the canary (the embedded model must answer these for the suites to mean anything)
-but runnable against any gpt-oss server. Five counts, as the canary issue lists them:
+but runnable against any gpt-oss server. The counts:
 
 1. harmony: analysis arrives as ``reasoning``, the answer as ``content``, finish_reason stop;
 2. the guide's prompts and a table of capitals, exact;
