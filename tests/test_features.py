@@ -68,8 +68,17 @@ def prompts(variant_prompts):
 def reference_ids(server, ascend_settings):
     """The server under test's greedy ids for a prompt list at a batch size, computed once."""
     cache: dict[tuple, dict] = {}
+    alone: dict[str, list[int] | str] = {}
 
     def at(batch: int, prompts: list[tuple[str, list[int]]]) -> dict:
+        if batch == 1:
+            # Sent alone, a prompt's ids do not depend on the list it came in: kept per prompt,
+            # so the graph rows' 16 are not asked again among the variants' 57.
+            missing = [p for p in prompts if p[0] not in alone]
+            if missing:
+                alone.update(parity.greedy_ids(server.base_url, server.model,
+                                               ascend_settings.api_key, missing, 1))
+            return {pid: alone[pid] for pid, _ in prompts}
         key = (batch, tuple(pid for pid, _ in prompts))
         if key not in cache:
             cache[key] = parity.greedy_ids(server.base_url, server.model,
