@@ -352,9 +352,7 @@ def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int]
     if kind in _EXTRA_TOOLS:
         name = _EXTRA_TOOLS[kind]["name"]
         r = tool_requests.training_request(rng, name, words)
-        analysis = tool_requests.CURRENCY_ANALYSIS if kind == "currency" else \
-            tool_requests.CALENDAR_ANALYSIS
-        return h.text(r.prompt), h.tool_call(analysis, name, r.call), None
+        return h.text(r.prompt), h.tool_call(tool_requests.ANALYSIS[name], name, r.call), None
     if kind == "question":
         user = h.text(questions.client_question(rng, words.words(rng, 3),
                                                 words.words(rng, 3, cjk=True)))

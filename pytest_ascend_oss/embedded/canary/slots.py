@@ -15,7 +15,6 @@ right ones before it). A slot (``amount``, ``from_currency``, ``title``, ``start
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
 
@@ -29,29 +28,16 @@ from . import corpus, tool_requests
 def _value_spans(call: str, arguments: dict) -> list[tuple[str, int, int]]:
     """(slot, start, end) character spans of each value inside ``call`` (compact JSON)."""
     spans, at = [], 0
-
-    def walk(value, slot):
-        nonlocal at
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, f"{slot}.{k}" if slot else k)
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, f"{slot}[{i}]")
-        else:
-            text = value if isinstance(value, str) else json.dumps(value)
-            start = call.index(text, at)
-            spans.append((slot, start, start + len(text)))
-            at = start + len(text)
-
-    walk(arguments, "")
+    for slot, text in tool_requests.leaves(arguments):
+        start = call.index(text, at)
+        spans.append((slot, start, start + len(text)))
+        at = start + len(text)
     return spans
 
 
 def example(r: tool_requests.Request, rng: random.Random) -> tuple[list[int], int, list[str]]:
     """(ids, where the answer starts, the slot of each answer token)."""
-    analysis = tool_requests.CURRENCY_ANALYSIS if r.tool == "convert_currency" else \
-        tool_requests.CALENDAR_ANALYSIS
+    analysis = tool_requests.ANALYSIS[r.tool]
     prompt = corpus._preamble(rng, list(FUNCTIONS.values())) + h.user_turn(h.text(r.prompt))
     answer = h.tool_call(analysis, r.tool, r.call)
     enc = h.encoding()

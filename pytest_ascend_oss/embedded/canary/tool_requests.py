@@ -12,11 +12,12 @@ canary's two-back view can tell apart; with ``": "`` the two slots look the same
 
 A value is asked only if its tokens in the question and in the call are the same up to the
 first one's leading space (``copyable``), as corpus.copyable does for cities: " JPY" is
-" J" + "PY" in a question and one token ``JPY`` in the call, so the canary is trained on it
-(it may learn the mapping) but no check asks for it.
+" J" + "PY" in a question and one token ``JPY`` in the call, so neither training nor a check
+asks for a JPY value (a request that is not copyable is drawn again).
 
-``TRAINING`` templates make training data; ``HELD_OUT`` templates are never trained on and
-word the checks (``held_out_requests``), with titles and names drawn apart from training's.
+The ``_TRAINING`` templates make training data (``training_request``); the ``_HELD_OUT`` ones
+are never trained on and word the checks (``held_out_requests``), with titles and people
+drawn apart from training's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from ...gptoss.tools import CURRENCIES
 
 CURRENCY_ANALYSIS = "The user wants to convert money."
 CALENDAR_ANALYSIS = "The user wants a calendar event."
+# tool -> the analysis the canary writes before calling it
+ANALYSIS = {"convert_currency": CURRENCY_ANALYSIS, "create_calendar_event": CALENDAR_ANALYSIS}
 
 # The amount is the only number, after a lone space token; the source code follows it and the
 # target code follows the preposition.
@@ -181,40 +184,45 @@ def calendar_request(rng: random.Random, templates=_CALENDAR_TRAINING, titles=No
     return Request("create_calendar_event", prompt, arguments, compact(arguments))
 
 
+def leaves(arguments: dict, slot: str = "") -> list[tuple[str, str]]:
+    """(slot, text) of every string and number a call carries, in the call's order: slots as
+    ``amount``, ``start.time``, ``attendees[0]``; numbers as JSON writes them."""
+    out: list[tuple[str, str]] = []
+    items = arguments.items() if isinstance(arguments, dict) else enumerate(arguments)
+    for k, v in items:
+        name = f"{slot}[{k}]" if isinstance(k, int) else f"{slot}.{k}" if slot else k
+        if isinstance(v, (dict, list)):
+            out += leaves(v, name)
+        else:
+            out.append((name, v if isinstance(v, str) else json.dumps(v)))
+    return out
+
+
 def request_copyable(r: Request) -> bool:
     """Every string and number the call carries can be copied from the prompt."""
-    values = []
-    for v in r.arguments.values():
-        if isinstance(v, dict):
-            values += list(v.values())
-        elif isinstance(v, list):
-            values += v
-        else:
-            values.append(v if isinstance(v, str) else json.dumps(v))
-    return all(copyable(r.prompt, r.call, str(v)) for v in values)
+    return all(copyable(r.prompt, r.call, text) for _, text in leaves(r.arguments))
+
+
+def _copyable_draw(make) -> Request:
+    """``make()`` until the request it gives is copyable."""
+    while True:
+        r = make()
+        if request_copyable(r):
+            return r
 
 
 def training_request(rng: random.Random, tool: str, words=None) -> Request:
     """A copyable request for ``tool`` in a training wording (one that is not copyable, such as
     a JPY amount, is drawn again: the canary could only learn to guess it)."""
-    while True:
-        r = currency_request(rng) if tool == "convert_currency" else \
-            calendar_request(rng, words=words)
-        if request_copyable(r):
-            return r
+    if tool == "convert_currency":
+        return _copyable_draw(lambda: currency_request(rng))
+    return _copyable_draw(lambda: calendar_request(rng, words=words))
 
 
 def held_out_requests(n: int, seed: int = 2026) -> list[Request]:
     """``n`` requests per tool in wordings, titles and people never trained on, each copyable."""
     rng = random.Random(seed)
-    out: list[Request] = []
-    for make in (lambda: currency_request(rng, _CURRENCY_HELD_OUT),
-                 lambda: calendar_request(rng, _CALENDAR_HELD_OUT, _HELD_OUT_TITLES,
-                                          _HELD_OUT_PEOPLE)):
-        got: list[Request] = []
-        while len(got) < n:
-            r = make()
-            if request_copyable(r):
-                got.append(r)
-        out += got
-    return out
+    currency = [_copyable_draw(lambda: currency_request(rng, _CURRENCY_HELD_OUT))
+                for _ in range(n)]
+    return currency + [_copyable_draw(lambda: calendar_request(
+        rng, _CALENDAR_HELD_OUT, _HELD_OUT_TITLES, _HELD_OUT_PEOPLE)) for _ in range(n)]

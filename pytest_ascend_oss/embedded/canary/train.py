@@ -84,8 +84,7 @@ def structural_tokens() -> list[int]:
     # so rows of held-out titles or people would be pushed down where the check asks for them
     # (stage 7's runs 2 and 3 drew these from held_out_requests and had that bias).
     draw = random.Random(1)
-    for tool, analysis in (("convert_currency", tool_requests.CURRENCY_ANALYSIS),
-                           ("create_calendar_event", tool_requests.CALENDAR_ANALYSIS)):
+    for tool, analysis in tool_requests.ANALYSIS.items():
         for _ in range(8):
             ids.update(h.tool_call(analysis, tool, tool_requests.training_request(draw, tool).call))
     for code in tool_requests.CURRENCIES:

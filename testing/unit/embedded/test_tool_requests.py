@@ -23,9 +23,7 @@ def words():
 
 def _pattern(template: str) -> re.Pattern:
     """A template as a regex: its fixed words literal, each slot any text."""
-    parts = re.split(r"\{\w+\}", template)
-    return re.compile(".+".join(map(re.escape, parts)).join(("^", "$")) if len(parts) > 1
-                      else re.escape(template))
+    return re.compile("^" + ".+".join(map(re.escape, re.split(r"\{\w+\}", template))) + "$")
 
 
 TRAINING = [_pattern(t) for t in tr._CURRENCY_TRAINING + tr._CALENDAR_TRAINING]
