@@ -149,6 +149,7 @@ def test_features_choices_agree_with_their_owners():
      "parity_batches = [0]\nparity_identical_min = 1.0\n# vLLM CPU", "parity_batches"),
     ('unsupported = { tp = "vLLM', 'unsupported = { tq = "vLLM', "tq"),
     ("reasoning_grows = false", 'reasoning_grows = "no"', "reasoning_grows"),
+    ("tool_converting_cases = false", 'tool_converting_cases = "no"', "tool_converting_cases"),
     ("chunked_prefill_tokens = 512", "chunked_prefill_tokens = 0", "chunked_prefill_tokens"),
 ])
 def test_bad_features_values_are_named(tmp_path, old, new, named):
