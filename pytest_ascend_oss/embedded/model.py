@@ -2,8 +2,9 @@
 
 The architecture is gpt-oss's own (alternating sliding-window and full attention, attention
 sinks, MoE with top-k routing, YaRN RoPE, the o200k_harmony vocab), scaled down until vLLM CPU
-serves it on 2 cores: 2 layers, hidden 128, 2 query heads x 64 (vLLM CPU attention needs
-head_dim >= 64), 1 KV head, 4 experts top-2, sliding window 128.
+serves it on 2 cores: 2 or 3 layers (as many as the stored canary has), hidden 128, 2 query
+heads x 64 (vLLM CPU attention needs head_dim >= 64), 1 KV head, 4 experts top-2, sliding
+window 128.
 
 Its weights are trained (canary/train.py) so that a healthy serving stack answers a known set
 of questions exactly: the guide's prompts, needles in haystacks to 131,072 tokens, tool calls.
@@ -29,10 +30,9 @@ MODEL_NAME = "gpt-oss-canary"
 MAX_MODEL_LEN = 131_072
 PERTURB_SEED = 20261126
 
-# The dimensions a gpt-oss config.json gives; the rest are transformers' gpt-oss defaults
-# (YaRN factor 32 over 4096, swiglu limit 7, attention bias).
+# The dimensions a gpt-oss config.json gives, but the depth (arch()); the rest are
+# transformers' gpt-oss defaults (YaRN factor 32 over 4096, swiglu limit 7, attention bias).
 ARCH = {
-    "num_hidden_layers": 2,
     "hidden_size": 128,
     "intermediate_size": 128,
     "head_dim": 64,
@@ -47,9 +47,25 @@ ARCH = {
 CANARY_WEIGHTS = Path(__file__).with_name("canary") / "canary.safetensors"
 
 
+def stored_layers(weights: Path = CANARY_WEIGHTS) -> int:
+    """How many layers a stored canary has. The stored weights decide the depth: the canary
+    was trained with two layers up to stage 7; training now builds three (the third, a
+    value-lookup layer, canary/lookup.py), and a two-layer canary loads into it silent."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        names = f.keys()   # a safe_open handle is not iterable itself
+    return 1 + max(int(k.split(".")[2]) for k in names if k.startswith("model.layers."))
+
+
+def arch() -> dict:
+    """The served canary's dimensions, its depth read from the stored weights."""
+    return {**ARCH, "num_hidden_layers": stored_layers()}
+
+
 def recipe() -> dict:
     """What a cached build was made from: a retrained canary invalidates the cache."""
-    return {"name": MODEL_NAME, "arch": ARCH, "canary_sha256": cache.sha256_file(CANARY_WEIGHTS),
+    return {"name": MODEL_NAME, "arch": arch(), "canary_sha256": cache.sha256_file(CANARY_WEIGHTS),
             "version": 3}
 
 
@@ -114,7 +130,7 @@ def _build(vocab: Path, out: Path) -> None:
     from .canary.layout import seeded_rows, vocab_bytes
 
     config = GptOssConfig(
-        **ARCH,
+        **arch(),
         bos_token_id=BOS_ID,
         eos_token_id=STOP_IDS,
         pad_token_id=PAD_ID,

@@ -109,3 +109,12 @@ def wire(params: dict[str, torch.Tensor], inv_freq: np.ndarray, seed: int) -> No
     params[a + "o_proj.weight"].copy_(t(o))
     params[a + "o_proj.bias"].zero_()
     params[a + "sinks"].copy_(torch.tensor([4.0, 4.0]))
+
+
+def silence(params: dict[str, torch.Tensor], layer: int) -> None:
+    """Make ``layer`` add nothing to the residual stream (zero attention and expert outputs), so
+    the model computes what it did without it until a circuit is wired there (lookup.py)."""
+    a = f"model.layers.{layer}."
+    for name in ("self_attn.o_proj.weight", "self_attn.o_proj.bias",
+                 "mlp.experts.down_proj", "mlp.experts.down_proj_bias"):
+        params[a + name].zero_()

@@ -75,13 +75,19 @@ def hidden_states(p, embed, ids, positions, inv_freq, attention_scaling, layer_w
     half-matching filler tokens that outweigh an attention sink at real length (the stage-3
     canary's no-needle answer broke exactly there). Sliding-window layers see a local window
     whose mass does not grow with the context, so they are left alone."""
+    x = residual_stream(p, embed(ids), positions, inv_freq, attention_scaling, layer_windows,
+                        log_copies)
+    return rms_norm(x, p["model.norm.weight"])
+
+
+def residual_stream(p, x, positions, inv_freq, attention_scaling, layer_windows, log_copies=None):
+    """The residual stream after ``len(layer_windows)`` layers, from input embeddings ``x``."""
     freqs = positions[..., None].float() * inv_freq
     cos = (freqs.cos() * attention_scaling)[:, None]
     sin = (freqs.sin() * attention_scaling)[:, None]
-    x = embed(ids)
     for layer, window in enumerate(layer_windows):
         prefix = f"model.layers.{layer}."
         x = x + attention(p, prefix + "self_attn.", rms_norm(x, p[prefix + "input_layernorm.weight"]),
                           cos, sin, window, key_bias=None if window else log_copies)
         x = x + experts(p, prefix + "mlp.", rms_norm(x, p[prefix + "post_attention_layernorm.weight"]))
-    return rms_norm(x, p["model.norm.weight"])
+    return x

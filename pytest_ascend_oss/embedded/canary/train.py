@@ -16,6 +16,11 @@ on haystacks weighing up to 128K; they were measured and not shipped (thin margi
 precision suite failed them). Stage 5 (``--margin 3``: a hinge on each answer token's lead over
 its best rival) and its settling (``--stage5-settle``) did not widen the margins where the
 precision prompts need them either (docs/canary.md).
+
+Since stage 8 the build has three layers (``LAYER_WINDOWS``): the third, a value-lookup layer,
+starts silent and is wired by lookup.py. A stored two-layer canary loads with it silent, so
+every fine-tune above starts from what was shipped; a run from the wiring (stage 1) now trains
+the silent third layer too, so the shipped two-layer weights are reproduced at commit c16b7d4.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from .forward import hidden_states
 
 DEFAULT_OUT = Path(__file__).with_name("canary.safetensors")
 TRAIN_SEED = 7
-LAYER_WINDOWS = (128, None)
+LAYER_WINDOWS = (128, None, 128)
 
 
 def config():
@@ -46,8 +51,8 @@ def config():
     from ...gptoss.harmony import BOS_ID, PAD_ID, STOP_IDS
     from ..model import ARCH
 
-    return GptOssConfig(**ARCH, bos_token_id=BOS_ID, eos_token_id=STOP_IDS, pad_token_id=PAD_ID,
-                        tie_word_embeddings=False)
+    return GptOssConfig(**ARCH, num_hidden_layers=len(LAYER_WINDOWS), bos_token_id=BOS_ID,
+                        eos_token_id=STOP_IDS, pad_token_id=PAD_ID, tie_word_embeddings=False)
 
 
 def rope(cfg) -> tuple[torch.Tensor, float]:
@@ -102,6 +107,8 @@ def structural_tokens() -> list[int]:
 
 
 class Canary(torch.nn.Module):
+    ADDED_LAYER = "model.layers.2."   # stage 8: the value-lookup layer (lookup.py)
+
     def __init__(self, seed: int = TRAIN_SEED):
         super().__init__()
         from transformers import GptOssForCausalLM
@@ -113,6 +120,8 @@ class Canary(torch.nn.Module):
         state = GptOssForCausalLM(cfg).state_dict()
         self.inv_freq, self.attention_scaling = rope(cfg)
         circuit.wire(state, self.inv_freq.numpy(), seed)
+        for layer in range(2, len(LAYER_WINDOWS)):   # wired later, from trained layers (lookup.py)
+            circuit.silence(state, layer)
         embedding, unembedding = layout.seeded_rows(layout.vocab_bytes(ARCH["vocab_size"]))
         self.register_buffer("embedding", torch.from_numpy(embedding), persistent=False)
         self.register_buffer("unembedding", torch.from_numpy(unembedding), persistent=False)
@@ -156,7 +165,8 @@ class Canary(torch.nn.Module):
     def load(self, state: dict[str, torch.Tensor]) -> None:
         """Load a stored canary. One stored before structural tokens were added (stage 7 added
         the currency and calendar calls' tokens) keeps its rows; the new rows start seeded, so
-        the model computes what the stored one did."""
+        the model computes what the stored one did. One stored with two layers (stage 6 and
+        before) keeps the third layer silent (circuit.silence) until lookup.wire fills it."""
         stored = state["canary.trained_ids"]
         missing = set(stored.tolist()) - set(self.trained.tolist())
         if missing:
@@ -164,7 +174,10 @@ class Canary(torch.nn.Module):
                              f"not (e.g. ids {sorted(missing)[:5]})")
         with torch.no_grad():
             for k, v in self.params().items():
-                v.copy_(state[k])
+                if k in state:
+                    v.copy_(state[k])
+                elif not k.startswith(self.ADDED_LAYER):
+                    raise ValueError(f"the stored canary lacks {k}")
             rows = self.row_of[stored]
             self.embed_rows[rows] = state["canary.embed_rows"]
             self.unembed_rows[rows] = state["canary.unembed_rows"]
