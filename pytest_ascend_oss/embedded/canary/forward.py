@@ -26,14 +26,20 @@ def rotate(x, cos, sin):
     return torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
 
 
-def attention(p, prefix, x, cos, sin, window, heads=2, head_dim=64, key_bias=None):
+def rope_tables(positions, inv_freq, attention_scaling):
+    """(cos, sin) for ``rotate``, (B, 1, T, 32), from position ids (B, T)."""
+    freqs = positions[..., None].float() * inv_freq
+    return (freqs.cos() * attention_scaling)[:, None], (freqs.sin() * attention_scaling)[:, None]
+
+
+def attention_scores(p, prefix, x, cos, sin, window, heads=2, head_dim=64, key_bias=None):
+    """Attention logits (B, heads, T, T + 1): every key's score, masked causally (and to the
+    sliding window), then the head's sink as the last column."""
     b, t, _ = x.shape
     q = F.linear(x, p[prefix + "q_proj.weight"], p[prefix + "q_proj.bias"])
     k = F.linear(x, p[prefix + "k_proj.weight"], p[prefix + "k_proj.bias"])
-    v = F.linear(x, p[prefix + "v_proj.weight"], p[prefix + "v_proj.bias"])
     q = rotate(q.view(b, t, heads, head_dim).transpose(1, 2), cos, sin)
     k = rotate(k.view(b, t, 1, head_dim).transpose(1, 2), cos, sin)
-    v = v.view(b, t, 1, head_dim).transpose(1, 2)
     scores = (q @ k.transpose(-1, -2)) * head_dim ** -0.5
     index = torch.arange(t)
     allowed = index[None, :] <= index[:, None]
@@ -43,7 +49,15 @@ def attention(p, prefix, x, cos, sin, window, heads=2, head_dim=64, key_bias=Non
         scores = scores + key_bias[:, None, None, :]
     scores = scores.masked_fill(~allowed, float("-inf"))
     sinks = p[prefix + "sinks"].view(1, heads, 1, 1).expand(b, heads, t, 1)
-    probs = torch.softmax(torch.cat((scores, sinks), dim=-1), dim=-1)[..., :-1]
+    return torch.cat((scores, sinks), dim=-1)
+
+
+def attention(p, prefix, x, cos, sin, window, heads=2, head_dim=64, key_bias=None):
+    b, t, _ = x.shape
+    v = F.linear(x, p[prefix + "v_proj.weight"], p[prefix + "v_proj.bias"])
+    v = v.view(b, t, 1, head_dim).transpose(1, 2)
+    scores = attention_scores(p, prefix, x, cos, sin, window, heads, head_dim, key_bias)
+    probs = torch.softmax(scores, dim=-1)[..., :-1]
     out = (probs @ v).transpose(1, 2).reshape(b, t, heads * head_dim)
     return F.linear(out, p[prefix + "o_proj.weight"], p[prefix + "o_proj.bias"])
 
@@ -82,9 +96,7 @@ def hidden_states(p, embed, ids, positions, inv_freq, attention_scaling, layer_w
 
 def residual_stream(p, x, positions, inv_freq, attention_scaling, layer_windows, log_copies=None):
     """The residual stream after ``len(layer_windows)`` layers, from input embeddings ``x``."""
-    freqs = positions[..., None].float() * inv_freq
-    cos = (freqs.cos() * attention_scaling)[:, None]
-    sin = (freqs.sin() * attention_scaling)[:, None]
+    cos, sin = rope_tables(positions, inv_freq, attention_scaling)
     for layer, window in enumerate(layer_windows):
         prefix = f"model.layers.{layer}."
         x = x + attention(p, prefix + "self_attn.", rms_norm(x, p[prefix + "input_layernorm.weight"]),

@@ -42,8 +42,10 @@ import torch
 
 from ...gptoss import harmony as h
 from . import corpus, layout, slots, tool_requests
+from .forward import attention_scores, residual_stream, rms_norm, rope_tables
+from .train import CIRCUIT_LAYERS, LAYER_WINDOWS
 
-LAYER = 2
+LAYER = CIRCUIT_LAYERS   # the first layer after the hand-wired circuit's
 PREFIX = f"model.layers.{LAYER}.self_attn."
 SLOTS = ("amount", "from_currency", "to_currency", "title", "start.date", "start.time",
          "attendees[0]")
@@ -56,57 +58,40 @@ POSITIVE_WEIGHT = 50.0   # a value starts at ~7 of ~400 positions; weigh those u
 VALUE_WEIGHT = 10.0
 
 
-def _value_starts(ids: list[int], start: int, token_slots: list[str]) -> dict[str, int]:
-    """{slot: index in ``ids`` of its value's first token in the call}."""
-    out: dict[str, int] = {}
-    for i, s in enumerate(token_slots):
-        if s != "structure" and s not in out:
-            out[s] = start + i
-    return out
-
-
 def _in_question(ids: list[int], question: range, call_tokens: list[int]) -> int | None:
-    """Where the value spelt by ``call_tokens`` starts in the question (its first token may
-    carry a leading space there), or None."""
+    """Where the value spelt by ``call_tokens`` starts in the question, or None: the run
+    tool_requests.copied_at finds (the one that made the request copyable)."""
     enc = h.encoding()
-    want = [enc.decode([t]) for t in call_tokens]
-    for j in question:
-        got = [enc.decode([t]) for t in ids[j:j + len(want)]]
-        if got and got[0].lstrip(" ") == want[0] and got[1:] == want[1:]:
-            return j
-    return None
+    spelt = lambda tokens: [enc.decode([t]) for t in tokens]
+    j = tool_requests.copied_at(spelt(ids[question.start:question.stop]), spelt(call_tokens))
+    return None if j is None else question.start + j
 
 
 def labelled(r: tool_requests.Request, rng: random.Random):
     """(ids, {slot: (query position, key position, call token)}, the question's positions)
     for one request."""
     ids, start, token_slots = slots.example(r, rng)
-    user = h.user_turn(h.text(r.prompt))
-    question = range(start - len(user), start)
+    question = range(start - len(h.user_turn(h.text(r.prompt))), start)
+    spans: dict[str, list[int]] = {}   # a slot's tokens are one run in the call
+    for i, s in enumerate(token_slots):
+        spans.setdefault(s, []).append(start + i)
     found = {}
-    starts = _value_starts(ids, start, token_slots)
-    for s, a in starts.items():
-        if s not in SLOTS:
-            continue
-        end = a
-        while end < len(ids) and end - start < len(token_slots) and token_slots[end - start] == s:
-            end += 1
-        j = _in_question(ids, question, ids[a:end])
-        if j is not None:
-            found[s] = (a - 1, j, ids[a])
+    for s in SLOTS:
+        if s in spans:
+            first = spans[s][0]
+            j = _in_question(ids, question, [ids[i] for i in spans[s]])
+            if j is not None:
+                found[s] = (first - 1, j, ids[first])
     return ids, found, question
 
 
-def _layer_input(model, ids: list[int]) -> torch.Tensor:
-    """What layer 2's attention reads: the residual after layers 0-1, RMS-normed (its norm
-    weight is 1 when wired)."""
-    from .forward import residual_stream, rms_norm
-    from .train import LAYER_WINDOWS
-
+def _layer_input(model, ids: list[int], norm_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """What layer 2's attention reads: the residual after layers 0-1, RMS-normed with
+    ``norm_weight`` (1 when wiring, which sets that weight to 1)."""
     p = model.params()
     x = residual_stream(p, model.embed(torch.tensor([ids])), torch.arange(len(ids))[None],
                         model.inv_freq, model.attention_scaling, LAYER_WINDOWS[:LAYER])
-    return rms_norm(x, torch.ones(layout.HIDDEN))[0]
+    return rms_norm(x, torch.ones(layout.HIDDEN) if norm_weight is None else norm_weight)[0]
 
 
 def _ridge(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -148,7 +133,7 @@ def collect(model, requests: int, seed: int, negatives: int = 0):
 class _Head(torch.nn.Module):
     """Head 0's query and key over the slow RoPE pairs, scored as layer 2 scores them."""
 
-    def __init__(self, model):
+    def __init__(self, inv_freq: torch.Tensor, attention_scaling: float):
         super().__init__()
         self.q = torch.nn.Linear(layout.HIDDEN, 64)
         self.k = torch.nn.Linear(layout.HIDDEN, 64)
@@ -156,34 +141,30 @@ class _Head(torch.nn.Module):
         mask = torch.zeros(64)
         mask[list(SLOW_PAIRS) + [p + 32 for p in SLOW_PAIRS]] = 1.0
         self.register_buffer("mask", mask)
-        self.inv_freq, self.scaling = model.inv_freq, model.attention_scaling
+        self.inv_freq, self.scaling = inv_freq, attention_scaling
         for lin in (self.q, self.k):
             torch.nn.init.normal_(lin.weight, std=0.02)
             torch.nn.init.zeros_(lin.bias)
 
+    def params(self) -> dict[str, torch.Tensor]:
+        """The head as attention weights: only the slow pairs carry anything."""
+        return {"q_proj.weight": self.q.weight * self.mask[:, None],
+                "q_proj.bias": self.q.bias * self.mask,
+                "k_proj.weight": self.k.weight * self.mask[:, None],
+                "k_proj.bias": self.k.bias * self.mask, "sinks": self.sink.view(1)}
+
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """(T, T + 1) attention logits of head 0 for one sequence, the sink last."""
-        from .forward import rotate
-
-        t = len(x)
-        freqs = torch.arange(t)[:, None].float() * self.inv_freq
-        cos = (freqs.cos() * self.scaling)[None, None]
-        sin = (freqs.sin() * self.scaling)[None, None]
-        q = rotate((self.q(x) * self.mask)[None, None], cos, sin)[0, 0]
-        k = rotate((self.k(x) * self.mask)[None, None], cos, sin)[0, 0]
-        s = q @ k.T * 64 ** -0.5
-        index = torch.arange(t)
-        allowed = (index[None, :] <= index[:, None]) & (index[:, None] - index[None, :] < WINDOW)
-        s = s.masked_fill(~allowed, float("-inf"))
-        return torch.cat([s, self.sink.expand(t, 1)], dim=1)
+        cos, sin = rope_tables(torch.arange(len(x))[None], self.inv_freq, self.scaling)
+        return attention_scores(self.params(), "", x[None], cos, sin, WINDOW, heads=1)[0, 0]
 
 
-def _fit_head(model, sequences, steps: int, log=print) -> _Head:
+def _fit_head(inv_freq, attention_scaling, sequences, steps: int, log=print) -> _Head:
     """Fit head 0 so that where a slot's value is asked it attends to that value's first
     token in the question, and everywhere else to its sink (cross-entropy over the keys in
     the window and the sink). A direct objective for the lookup: the language-model loss
     reaches it only through everything above it, which stage 7 showed is not enough."""
-    head = _Head(model)
+    head = _Head(inv_freq, attention_scaling)
     optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
     gen = random.Random(0)
     for step in range(steps):
@@ -210,7 +191,7 @@ def wire(model, requests: int = 600, seed: int = 8, negatives: int = 300, steps:
          log=print) -> None:
     """Fit head 0 and the value probe on training requests and write them into layer 2."""
     sequences, xv, rows, value_weights = collect(model, requests, seed, negatives)
-    head = _fit_head(model, sequences, steps, log)
+    head = _fit_head(model.inv_freq, model.attention_scaling, sequences, steps, log)
     with torch.no_grad():
         target = model.unembed(rows)
     width = layout.ID.stop - layout.ID.start
@@ -221,10 +202,9 @@ def wire(model, requests: int = 600, seed: int = 8, negatives: int = 300, steps:
         for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
             p[PREFIX + name + ".weight"].zero_()
             p[PREFIX + name + ".bias"].zero_()
-        p[PREFIX + "q_proj.weight"][:64] = head.q.weight * head.mask[:, None]
-        p[PREFIX + "q_proj.bias"][:64] = head.q.bias * head.mask
-        p[PREFIX + "k_proj.weight"][:] = head.k.weight * head.mask[:, None]
-        p[PREFIX + "k_proj.bias"][:] = head.k.bias * head.mask
+        for name, value in head.params().items():
+            if name != "sinks":
+                p[PREFIX + name][:64] = value
         p[PREFIX + "v_proj.weight"][:width + 1] = wv[:-1].T
         p[PREFIX + "v_proj.bias"][:width + 1] = wv[-1]
         # A constant the output projection turns into "no leading space": the question spells
@@ -249,48 +229,22 @@ def set_copy_gain(model, gain: float) -> None:
 def attends(model, per_tool: int = 20) -> dict[str, tuple[int, int]]:
     """{slot: (right, asked)}: how often head 0's strongest key, where a held-out request's
     call asks for a slot's first token, is that value's first token in the question."""
-    from .forward import residual_stream, rms_norm
-    from .train import LAYER_WINDOWS
-
     p = model.params()
     rng = random.Random(0)
     counts: dict[str, list[int]] = {}
-    captured = {}
     with torch.no_grad():
         for r in tool_requests.held_out_requests(per_tool):
             ids, found, _ = labelled(r, rng)
-            x = residual_stream(p, model.embed(torch.tensor([ids])), torch.arange(len(ids))[None],
-                                model.inv_freq, model.attention_scaling, LAYER_WINDOWS[:LAYER])
-            captured.clear()
-            _probe_attention(p, rms_norm(x, p[f"model.layers.{LAYER}.input_layernorm.weight"]),
-                             model, captured)
-            weights = captured["probs"][0, 0]   # head 0: (T, T)
+            x = _layer_input(model, ids, p[f"model.layers.{LAYER}.input_layernorm.weight"])
+            cos, sin = rope_tables(torch.arange(len(ids))[None], model.inv_freq,
+                                   model.attention_scaling)
+            scores = attention_scores(p, PREFIX, x[None], cos, sin, WINDOW)
+            weights = torch.softmax(scores, dim=-1)[0, 0, :, :-1]   # head 0: (T, T)
             for s, (qi, kj, _) in found.items():
                 c = counts.setdefault(s, [0, 0])
                 c[0] += int(weights[qi].argmax()) == kj and float(weights[qi, kj]) > 0.5
                 c[1] += 1
     return {s: (c[0], c[1]) for s, c in counts.items()}
-
-
-def _probe_attention(p, x, model, captured) -> None:
-    """Head attention probabilities of layer 2 (with its sink) into ``captured["probs"]``."""
-    from .forward import rotate
-
-    b, t, _ = x.shape
-    positions = torch.arange(t)[None]
-    freqs = positions[..., None].float() * model.inv_freq
-    cos = (freqs.cos() * model.attention_scaling)[:, None]
-    sin = (freqs.sin() * model.attention_scaling)[:, None]
-    q = torch.nn.functional.linear(x, p[PREFIX + "q_proj.weight"], p[PREFIX + "q_proj.bias"])
-    k = torch.nn.functional.linear(x, p[PREFIX + "k_proj.weight"], p[PREFIX + "k_proj.bias"])
-    q = rotate(q.view(b, t, 2, 64).transpose(1, 2), cos, sin)
-    k = rotate(k.view(b, t, 1, 64).transpose(1, 2), cos, sin)
-    scores = (q @ k.transpose(-1, -2)) * 64 ** -0.5
-    index = torch.arange(t)
-    allowed = (index[None, :] <= index[:, None]) & (index[:, None] - index[None, :] < WINDOW)
-    scores = scores.masked_fill(~allowed, float("-inf"))
-    sinks = p[PREFIX + "sinks"].view(1, 2, 1, 1).expand(b, 2, t, 1)
-    captured["probs"] = torch.softmax(torch.cat((scores, sinks), dim=-1), dim=-1)[..., :-1]
 
 
 def main(argv=None) -> None:

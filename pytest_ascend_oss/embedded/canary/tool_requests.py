@@ -103,7 +103,12 @@ def copyable(prompt: str, call: str, value: str) -> bool:
     in_call = _value_tokens(_spelt(call), value)
     if not in_call or in_call[0].startswith(" "):
         return False
-    asked = _spelt(prompt)
+    return copied_at(_spelt(prompt), in_call) is not None
+
+
+def copied_at(asked: list[str], in_call: list[str]) -> int | None:
+    """Where the tokens ``in_call`` (a value as the call spells it) first stand in ``asked``
+    (a question's tokens) as a whole run, the first one maybe with a leading space; or None."""
     n = len(in_call)
     for j in range(len(asked) - n + 1):
         run = [asked[j].lstrip(" ")] + asked[j + 1:j + n]
@@ -111,8 +116,8 @@ def copyable(prompt: str, call: str, value: str) -> bool:
         after = asked[j + n] if j + n < len(asked) else " "
         if run == in_call and not after[0].isalnum() and \
                 (asked[j].startswith(" ") or not before[-1].isalnum()):
-            return True
-    return False
+            return j
+    return None
 
 
 def _value_tokens(tokens: list[str], value: str) -> list[str] | None:

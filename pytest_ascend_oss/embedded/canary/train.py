@@ -106,9 +106,17 @@ def structural_tokens() -> list[int]:
     return sorted(ids)
 
 
-class Canary(torch.nn.Module):
-    ADDED_LAYER = "model.layers.2."   # stage 8: the value-lookup layer (lookup.py)
+# circuit.wire sets layers 0 and 1; the layers after them start silent (circuit.silence) and
+# a stored canary may lack them (stage 6 has two layers; lookup.py wires layer 2).
+CIRCUIT_LAYERS = 2
 
+
+def added_layer(name: str) -> bool:
+    """Whether weight ``name`` belongs to a layer after the hand-wired circuit's."""
+    return name.startswith("model.layers.") and int(name.split(".")[2]) >= CIRCUIT_LAYERS
+
+
+class Canary(torch.nn.Module):
     def __init__(self, seed: int = TRAIN_SEED):
         super().__init__()
         from transformers import GptOssForCausalLM
@@ -120,7 +128,7 @@ class Canary(torch.nn.Module):
         state = GptOssForCausalLM(cfg).state_dict()
         self.inv_freq, self.attention_scaling = rope(cfg)
         circuit.wire(state, self.inv_freq.numpy(), seed)
-        for layer in range(2, len(LAYER_WINDOWS)):   # wired later, from trained layers (lookup.py)
+        for layer in range(CIRCUIT_LAYERS, len(LAYER_WINDOWS)):   # wired later (lookup.py)
             circuit.silence(state, layer)
         embedding, unembedding = layout.seeded_rows(layout.vocab_bytes(ARCH["vocab_size"]))
         self.register_buffer("embedding", torch.from_numpy(embedding), persistent=False)
@@ -176,7 +184,7 @@ class Canary(torch.nn.Module):
             for k, v in self.params().items():
                 if k in state:
                     v.copy_(state[k])
-                elif not k.startswith(self.ADDED_LAYER):
+                elif not added_layer(k):
                     raise ValueError(f"the stored canary lacks {k}")
             rows = self.row_of[stored]
             self.embed_rows[rows] = state["canary.embed_rows"]

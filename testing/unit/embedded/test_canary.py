@@ -137,7 +137,7 @@ def test_stage3_history_is_rendered_as_vllm_renders_it():
 def test_log_copies_is_attention_over_that_many_copies(canary):
     """A stretched haystack's filler token weighs in the full-attention layer exactly what m
     copies of it (same position, same state) weigh: ln(m) on the key's score."""
-    from pytest_ascend_oss.embedded.canary.forward import attention
+    from pytest_ascend_oss.embedded.canary.forward import attention, rope_tables
 
     torch.manual_seed(0)
     p = canary.params()
@@ -148,9 +148,7 @@ def test_log_copies_is_attention_over_that_many_copies(canary):
     positions = torch.tensor([[i for i, m in enumerate(copies) for _ in range(m)]])
 
     def rope(pos):
-        freqs = pos[..., None].float() * canary.inv_freq
-        return ((freqs.cos() * canary.attention_scaling)[:, None],
-                (freqs.sin() * canary.attention_scaling)[:, None])
+        return rope_tables(pos, canary.inv_freq, canary.attention_scaling)
 
     with torch.no_grad():
         weighted = attention(p, prefix, x, *rope(torch.arange(6)[None]), None,

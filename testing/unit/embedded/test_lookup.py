@@ -62,10 +62,11 @@ def test_a_two_layer_canary_loads_with_the_new_layer_silent(canary):
     third layer adds nothing (circuit.silence), so the model computes what was stored; a
     stored canary missing any other weight is refused."""
     from pytest_ascend_oss.embedded.canary.forward import residual_stream, rms_norm
-    from pytest_ascend_oss.embedded.canary.train import LAYER_WINDOWS, Canary
+    from pytest_ascend_oss.embedded.canary.train import LAYER_WINDOWS, Canary, added_layer
 
     state = canary.state_to_save()
-    older = {k: v for k, v in state.items() if not k.startswith(Canary.ADDED_LAYER)}
+    older = {k: v for k, v in state.items() if not added_layer(k)}
+    assert len(older) < len(state)
     model = Canary()
     model.load(older)
     ids = torch.tensor([h.user_turn(h.text("Convert 250 EUR to USD."))])
@@ -86,14 +87,10 @@ def test_the_fitted_head_attends_where_a_value_is_asked_and_rests_elsewhere():
     """The fit's objective on a toy: two sequences whose layer-2 input marks one query and one
     key by a feature; after fitting, the query's attention is on the key and every other
     position's is on the sink."""
-    from pytest_ascend_oss.embedded.canary.train import Canary
-
-    torch.manual_seed(0)
-    model = Canary.__new__(Canary)
-    torch.nn.Module.__init__(model)
     from pytest_ascend_oss.embedded.canary.train import config, rope
 
-    model.inv_freq, model.attention_scaling = rope(config())
+    torch.manual_seed(0)
+    inv_freq, scaling = rope(config())
     sequences = []
     for _ in range(8):
         x = torch.randn(40, 128) * 0.1
@@ -101,7 +98,7 @@ def test_the_fitted_head_attends_where_a_value_is_asked_and_rests_elsewhere():
         x[qi, 120] = 3.0    # "a value is asked here"
         x[kj, 121] = 3.0    # "a value starts here"
         sequences.append((x, {qi: (0, kj)}))
-    head = lookup._fit_head(model, sequences, steps=400, log=lambda m: None)
+    head = lookup._fit_head(inv_freq, scaling, sequences, steps=400, log=lambda m: None)
     with torch.no_grad():
         for x, asked in sequences:
             probs = torch.softmax(head.scores(x), dim=-1)
