@@ -6,7 +6,8 @@ calls one needs to know which value it cannot find. This feeds each held-out req
 (tool_requests.held_out_requests: wordings, titles and people never trained on), all three
 features-suite tools offered, then the exact call, and takes float32 argmax over the whole
 vocabulary at every token of the call's JSON (teacher forcing: each token is judged with the
-right ones before it). A slot (``amount``, ``from_currency``, ``title``, ``start.time``,
+right ones before it); with ``--suite``, the features suite's own copyable cases instead
+(tool_requests.suite_requests, learnt by heart since stage 9). A slot (``amount``, ``from_currency``, ``title``, ``start.time``,
 ``attendees[0]``, ...) counts as written when every one of its value's tokens is the argmax;
 ``structure`` is every other token of the JSON (keys, quotes, braces) and the tokens around it
 (the analysis, the tool's name, ``<|call|>``). About 20 s per model on 2 cores.
@@ -54,8 +55,8 @@ def example(r: tool_requests.Request, rng: random.Random) -> tuple[list[int], in
     return prompt + answer, len(prompt), slots
 
 
-def measure(path: Path, per_tool: int = 20) -> dict[str, tuple[int, int]]:
-    """{slot: (written, tried)} over the held-out requests; slots named per tool."""
+def measure(path: Path, requests: list[tool_requests.Request]) -> dict[str, tuple[int, int]]:
+    """{slot: (written, tried)} over ``requests``; slots named per tool."""
     from safetensors.torch import load_file
 
     from .train import Canary
@@ -68,7 +69,7 @@ def measure(path: Path, per_tool: int = 20) -> dict[str, tuple[int, int]]:
     counts: dict[str, list[int]] = {}
     with torch.no_grad():
         rows = model.unembed(every)
-        for r in tool_requests.held_out_requests(per_tool):
+        for r in requests:
             ids, start, slots = example(r, rng)
             hidden = model.hidden(torch.tensor([ids]), torch.arange(len(ids))[None])[0]
             guess = (hidden[start - 1:len(ids) - 1] @ rows.T).argmax(-1).tolist()
@@ -87,8 +88,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--per-tool", type=int, default=20)
+    parser.add_argument("--suite", action="store_true",
+                        help="the features suite's copyable cases, not held-out requests")
     args = parser.parse_args(argv)
-    results = {m: measure(m, args.per_tool) for m in args.models}
+    requests = [r for tool in tool_requests.ANALYSIS for r in tool_requests.suite_requests(tool)] \
+        if args.suite else tool_requests.held_out_requests(args.per_tool)
+    results = {m: measure(m, requests) for m in args.models}
     slots = sorted({s for r in results.values() for s in r})
     print("| slot | " + " | ".join(m.stem for m in args.models) + " |")
     print("|---|" + "---|" * len(args.models))

@@ -17,7 +17,10 @@ asks for a JPY value (a request that is not copyable is drawn again).
 
 The ``_TRAINING`` templates make training data (``training_request``); the ``_HELD_OUT`` ones
 are never trained on and word the checks (``held_out_requests``), with titles and people
-drawn apart from training's.
+drawn apart from training's. Stage 9 (not shipped, docs/canary.md) learnt the features
+suite's own copyable cases by heart (``suite_requests``, as the canary learnt the capitals), so
+the held-out wordings, titles and people are apart from those too: the checks stay unseen
+requests for any canary trained so.
 """
 
 from __future__ import annotations
@@ -45,10 +48,12 @@ _CURRENCY_TRAINING = (
     "How many {dst} is {amount} {src}?", "把 {amount} {src} 换成 {dst}",
     "{amount} {src} 等于多少 {dst}?",
 )
+# Until stage 9 learnt the features suite's cases by heart these were the suite's wordings; now
+# they are wordings neither training nor the suite's cases use (tested).
 _CURRENCY_HELD_OUT = (
-    "I have {amount} {src}. What is that in {dst}?", "Turn {amount} {src} into {dst} for me.",
-    "How many {dst} would {amount} {src} buy?", "Quick one: {amount} {src} in {dst}?",
-    "请帮我把 {amount} {src} 兑换成 {dst}。",
+    "Could you tell me what {amount} {src} comes to in {dst}?",
+    "I want to swap {amount} {src} for {dst}.", "Work out {amount} {src} in {dst}.",
+    "{amount} {src} is how much in {dst}?", "请把 {amount} {src} 转换为 {dst}。",
 )
 _CALENDAR_TRAINING = (
     "Add '{title}' to my calendar on {date} at {time}{people}.",
@@ -61,21 +66,21 @@ _CALENDAR_TRAINING = (
     "在日历上添加 '{title}' on {date} at {time}{people}。",
 )
 _CALENDAR_HELD_OUT = (
-    "Put a meeting called '{title}' in my calendar on {date} at {time}{people}.",
-    "Could you set up '{title}' at {time} on {date}{people}?",
-    "I need '{title}' on my calendar on {date} at {time}{people}.",
-    "Remind me of '{title}' on {date} at {time}{people} by adding it to my calendar.",
-    "帮我创建日程 '{title}' on {date} at {time}{people}。",
+    "Make a calendar entry '{title}' for {date} at {time}{people}.",
+    "Pencil in '{title}' at {time} on {date}{people}.",
+    "Set up an event named '{title}' on {date} at {time}{people}.",
+    "Block my calendar for '{title}' on {date} at {time}{people}.",
+    "请在日历里加上 '{title}' on {date} at {time}{people}。",
 )
 TEMPLATES = _CURRENCY_TRAINING + _CURRENCY_HELD_OUT + _CALENDAR_TRAINING + _CALENDAR_HELD_OUT
 _TITLE_WORDS = ("Team", "sync", "Budget", "review", "Dentist", "Lunch", "Standup", "Weekly",
                 "planning", "Design", "Interview", "Yoga", "Call", "Demo", "Retro", "Board")
 # Held-out checks use their own titles and people, so a right call is copied, not remembered.
-_HELD_OUT_TITLES = ("Quarterly planning", "Project kickoff", "Piano lesson", "Sprint demo",
-                    "Coffee chat", "Release party", "Car service", "Book club")
+_HELD_OUT_TITLES = ("Family dinner", "Project kickoff", "Study group", "Wine tasting",
+                    "Coffee chat", "Release party", "Garden party", "Movie night")
 _PEOPLE = ("Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Jack", "Sam")
 # Each spelt by one token after a space and after '["' alike (Nina, Rosa and Wendy are not).
-_HELD_OUT_PEOPLE = ("Laura", "Mark", "Oscar", "Paul", "Victor", "Peter", "Maria", "Lucas",
+_HELD_OUT_PEOPLE = ("Kevin", "Linda", "Susan", "Robert", "Thomas", "Peter", "Helen", "Lucas",
                     "Anna", "James", "Daniel", "Marco", "Sara")
 
 
@@ -231,3 +236,14 @@ def held_out_requests(n: int, seed: int = 2026) -> list[Request]:
                 for _ in range(n)]
     return currency + [_copyable_draw(lambda: calendar_request(
         rng, _CALENDAR_HELD_OUT, _HELD_OUT_TITLES, _HELD_OUT_PEOPLE)) for _ in range(n)]
+
+
+def suite_requests(tool: str) -> list[Request]:
+    """The features suite's cases for ``tool`` that a copying model can answer (those that do
+    not ask for a conversion, as the canary profile runs them), with the call the canary writes:
+    stage 9 learns these by heart."""
+    from ...suites.features.tool_calling import load_cases
+
+    requests = [Request(c.tool, c.prompt, c.expect, compact(c.expect))
+                for c in load_cases([tool], converting=False)]
+    return [r for r in requests if request_copyable(r)]

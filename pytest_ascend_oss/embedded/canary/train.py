@@ -45,13 +45,13 @@ TRAIN_SEED = 7
 LAYER_WINDOWS = (128, None, 128)
 
 
-def config():
+def config(layers: int = len(LAYER_WINDOWS)):
     from transformers import GptOssConfig
 
     from ...gptoss.harmony import BOS_ID, PAD_ID, STOP_IDS
     from ..model import ARCH
 
-    return GptOssConfig(**ARCH, num_hidden_layers=len(LAYER_WINDOWS), bos_token_id=BOS_ID,
+    return GptOssConfig(**ARCH, num_hidden_layers=layers, bos_token_id=BOS_ID,
                         eos_token_id=STOP_IDS, pad_token_id=PAD_ID, tie_word_embeddings=False)
 
 
@@ -92,6 +92,10 @@ def structural_tokens() -> list[int]:
     for tool, analysis in tool_requests.ANALYSIS.items():
         for _ in range(8):
             ids.update(h.tool_call(analysis, tool, tool_requests.training_request(draw, tool).call))
+    # Stage 9: the features suite's cases the canary learns by heart, question and call.
+    for tool, analysis in tool_requests.ANALYSIS.items():
+        for r in tool_requests.suite_requests(tool):
+            ids.update(h.text(r.prompt) + h.tool_call(analysis, tool, r.call))
     for code in tool_requests.CURRENCIES:
         ids.update(h.text(f" {code}") + h.text(f'":"{code}","'))
     # The words around a request's values (" to", " '", " on", " at", " with"): the heads that
@@ -117,18 +121,25 @@ def added_layer(name: str) -> bool:
 
 
 class Canary(torch.nn.Module):
-    def __init__(self, seed: int = TRAIN_SEED):
+    """``layers``: the build's depth, the first ``layers`` of LAYER_WINDOWS; stage 9 trains
+    the two-layer canary (``train.py --layers 2``) as shipped, without stage 8's lookup layer."""
+
+    def __init__(self, seed: int = TRAIN_SEED, layers: int = len(LAYER_WINDOWS)):
         super().__init__()
         from transformers import GptOssForCausalLM
 
         from ..model import ARCH
 
-        cfg = config()
+        if not CIRCUIT_LAYERS <= layers <= len(LAYER_WINDOWS):
+            raise ValueError(f"layers = {layers}: the build has {CIRCUIT_LAYERS} to "
+                             f"{len(LAYER_WINDOWS)} (train.LAYER_WINDOWS)")
+        self.windows = LAYER_WINDOWS[:layers]
+        cfg = config(layers)
         torch.manual_seed(seed)
         state = GptOssForCausalLM(cfg).state_dict()
         self.inv_freq, self.attention_scaling = rope(cfg)
         circuit.wire(state, self.inv_freq.numpy(), seed)
-        for layer in range(CIRCUIT_LAYERS, len(LAYER_WINDOWS)):   # wired later (lookup.py)
+        for layer in range(CIRCUIT_LAYERS, layers):   # wired later (lookup.py)
             circuit.silence(state, layer)
         embedding, unembedding = layout.seeded_rows(layout.vocab_bytes(ARCH["vocab_size"]))
         self.register_buffer("embedding", torch.from_numpy(embedding), persistent=False)
@@ -161,7 +172,7 @@ class Canary(torch.nn.Module):
 
     def hidden(self, ids, positions, log_copies=None):
         return hidden_states(self.params(), self.embed, ids, positions, self.inv_freq,
-                             self.attention_scaling, LAYER_WINDOWS, log_copies)
+                             self.attention_scaling, self.windows, log_copies)
 
     def state_to_save(self) -> dict[str, torch.Tensor]:
         out = {k: v.detach().clone() for k, v in self.params().items()}
@@ -180,6 +191,11 @@ class Canary(torch.nn.Module):
         if missing:
             raise ValueError(f"the stored canary trains {len(missing)} rows this build does "
                              f"not (e.g. ids {sorted(missing)[:5]})")
+        deeper = sorted(k for k in state if k.startswith("model.layers.")
+                        and int(k.split(".")[2]) >= len(self.windows))
+        if deeper:
+            raise ValueError(f"the stored canary has layers this {len(self.windows)}-layer "
+                             f"build lacks (e.g. {deeper[0]})")
         with torch.no_grad():
             for k, v in self.params().items():
                 if k in state:
@@ -210,7 +226,7 @@ def batch(examples: list[corpus.Example]):
 
 
 def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Generator,
-                      margin: float = 0.0, context_rivals: bool = False):
+                      margin: float = 0.0, context_rivals: bool = False, hard_rivals: int = 0):
     """(loss, [(kind, every answer token right, smallest answer-token gap)] per example).
 
     The gap is the answer token's logit minus the best rival's among the scored candidates
@@ -223,15 +239,30 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
     copy context tokens' identities to the unembedding, so the rival a served answer meets is
     often a token of the question ("The user 化 something..." on a prompt holding 化学式),
     one that 2,048 random rows almost never include.
+
+    With ``hard_rivals`` > 0, that many answer positions are scored against the whole
+    vocabulary (no gradient) and the 8 rows leading each, the answer aside, are candidates
+    too. A copied value's usual rival is an untrained row no sample draws: its twin without
+    the leading space (stage 9 served "Bookclub": "club" led " club" by 1 logit) or a random
+    row that happens to align ("12.erving" for 12.75), each drawn by a 2,048-row sample about
+    one step in a hundred.
     """
     ids, pos, mask, log_copies = batch(examples)
     hidden = model.hidden(ids, pos, log_copies)
     targets = ids[:, 1:]
     m = mask[:, :-1]
     wanted = targets[m]
+    hard = []
+    if hard_rivals:
+        with torch.no_grad():
+            answers = hidden[:, :-1][m]
+            pick = torch.randperm(len(answers), generator=rng)[:hard_rivals]
+            scores = answers[pick] @ model.unembed(torch.arange(model.row_of.numel())).T
+            scores[torch.arange(len(pick)), wanted[pick]] = float("-inf")
+            hard = [scores.topk(8, dim=-1).indices.flatten()]
     candidates = torch.unique(torch.cat([
         model.trained, wanted, torch.randint(0, 199_998, (negatives,), generator=rng),
-        *([ids.flatten()] if context_rivals else [])]))
+        *([ids.flatten()] if context_rivals else []), *hard]))
     logits = hidden[:, :-1][m] @ model.unembed(candidates).T
     index = torch.searchsorted(candidates, wanted)
     loss = F.cross_entropy(logits, index)
@@ -253,13 +284,14 @@ def loss_and_accuracy(model: Canary, examples, negatives: int, rng: torch.Genera
 def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int,
           max_steps: int | None = None, init: Path | None = None, lr_max: float = 1.5e-3,
           recipe: corpus.HaystackRecipe = corpus.STAGE1, decay: bool = False,
-          margin: float = 0.0, context_rivals: bool = False) -> None:
+          margin: float = 0.0, context_rivals: bool = False,
+          layers: int = len(LAYER_WINDOWS), hard_rivals: int = 0) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     torch.manual_seed(TRAIN_SEED)
     rng = random.Random(TRAIN_SEED)
     words = corpus.RandomWords()
-    model = Canary()
+    model = Canary(layers=layers)
     checkpoint = out.with_suffix(".ckpt.pt")
     step, length = 0, 384
     if init is not None:  # a second stage: fine-tune a stored canary at full length
@@ -292,9 +324,9 @@ def train(minutes: float, out: Path, resume: bool, batch_size: int, max_len: int
         long_batch = [corpus.haystack_example(rng, words, length, recipe) for _ in range(batch_size)]
         short_batch = [corpus.short_example(rng, words, recipe) for _ in range(2 * batch_size)]
         loss_long, per_long = loss_and_accuracy(model, long_batch, 2048, gen, margin,
-                                                context_rivals)
+                                                context_rivals, hard_rivals)
         loss_short, per_short = loss_and_accuracy(model, short_batch, 2048, gen, margin,
-                                                  context_rivals)
+                                                  context_rivals, hard_rivals)
         loss = loss_long + loss_short
         per_example = per_long + per_short
         optimizer.zero_grad()
@@ -354,6 +386,12 @@ RECIPES = (
     ("--stage7", corpus.STAGE7,
      ("stage 6's settling plus convert_currency and create_calendar_event calls "
       "(tool_requests.py), the three tools offered together (corpus.STAGE7)")),
+    ("--stage9", corpus.STAGE9,
+     ("stage 6's settling plus the features suite's copyable currency and calendar cases, "
+      "learnt by heart (tool_requests.suite_requests; corpus.STAGE9)")),
+    ("--stage9-settle", corpus.STAGE9_SETTLE,
+     ("stage 9 with calendar cases, the three tools offered together and tools offered beside "
+      "other chats weighted up (corpus.STAGE9_SETTLE)")),
 )
 
 
@@ -385,6 +423,13 @@ def main(argv=None) -> None:
                              "copying heads find them (loss_and_accuracy)")
     parser.add_argument("--decay", action="store_true",
                         help="decay the learning rate linearly to a tenth over this run")
+    parser.add_argument("--hard-rivals", type=int, default=0, metavar="POSITIONS",
+                        help="score this many answer positions per batch against the whole "
+                             "vocabulary and make their 8 strongest rivals candidates "
+                             "(loss_and_accuracy)")
+    parser.add_argument("--layers", type=int, default=len(LAYER_WINDOWS),
+                        help="the build's depth (default %(default)s; 2: the shipped canary's, "
+                             "without stage 8's lookup layer)")
     args = parser.parse_args(argv)
     recipe = corpus.STAGE1
     for flag, stage, _ in RECIPES:   # the latest stage given wins
@@ -395,7 +440,8 @@ def main(argv=None) -> None:
     if args.tool_variety is not None:
         recipe = dataclasses.replace(recipe, tool_variety=args.tool_variety)
     train(args.minutes, args.out, args.resume, args.batch, args.max_len, args.steps,
-          args.init, args.lr, recipe, args.decay, args.margin, args.context_rivals)
+          args.init, args.lr, recipe, args.decay, args.margin, args.context_rivals,
+          args.layers, args.hard_rivals)
 
 
 if __name__ == "__main__":

@@ -248,12 +248,13 @@ class _FixedLogits:
     def __init__(self, logits, trained=(10, 11, 12, 13)):
         self.logits = torch.tensor(logits)
         self.trained = torch.tensor(trained)
+        self.row_of = torch.full((14,), -1)    # a vocabulary of 14 ids; 0-9 score 0
 
     def hidden(self, ids, positions, log_copies=None):
         return self.logits[None]
 
     def unembed(self, candidates):
-        return torch.eye(4)[candidates - 10]
+        return torch.eye(14)[candidates][:, 10:]
 
 
 def test_margin_hinge_adds_what_each_answer_token_lacks():
@@ -292,6 +293,23 @@ def test_context_rivals_score_the_tokens_the_question_holds():
     _, seen = loss_and_accuracy(model, example, 0, gen, context_rivals=True)
     assert blind == [("t", True, pytest.approx(0.5))]
     assert seen == [("t", False, pytest.approx(-0.5))]
+
+
+def test_hard_rivals_score_the_rows_no_sample_draws():
+    """A rival that is neither trained, nor an answer, nor in the context (13, as an untrained
+    twin like "club" for " club" is) leads the answer: the sampled softmax calls the example
+    right; with ``hard_rivals`` the answer positions are scored against the whole vocabulary,
+    13 becomes a candidate, the example is wrong and its gap is the true one."""
+    from pytest_ascend_oss.embedded.canary.train import loss_and_accuracy
+
+    model = _FixedLogits([[0.0, 2.0, 1.5, 2.5], [0.0, 0.0, 3.0, 0.0], [0.0] * 4],
+                         trained=(10, 11, 12))
+    example = [corpus.Example([10, 11, 12], [0, 1, 2], 1, "t")]
+    gen = torch.Generator()
+    _, blind = loss_and_accuracy(model, example, 0, gen, context_rivals=True)
+    _, hard = loss_and_accuracy(model, example, 0, gen, context_rivals=True, hard_rivals=2)
+    assert blind == [("t", True, pytest.approx(0.5))]
+    assert hard == [("t", False, pytest.approx(-0.5))]
 
 
 def test_client_questions_hold_out_the_precision_prompts():

@@ -61,16 +61,20 @@ def test_held_out_requests_are_copyable_and_never_trained_wordings():
             assert set(r.arguments.get("attendees", [])) <= set(tr._HELD_OUT_PEOPLE)
 
 
-def test_stage7_examples_are_the_calls_vllm_parses(words):
-    """A stage-7 currency or calendar chat ends in a call vLLM's harmony parser reads as that
-    tool with those arguments, the tool among those the request offers."""
+@pytest.mark.parametrize("recipe, kinds", [
+    (corpus.STAGE7, ("currency", "calendar")),
+    (corpus.STAGE9, ("suite-currency", "suite-calendar")),
+], ids=["stage7", "stage9"])
+def test_currency_and_calendar_examples_are_the_calls_vllm_parses(words, recipe, kinds):
+    """A stage-7 or stage-9 currency or calendar chat ends in a call vLLM's harmony parser
+    reads as that tool with those arguments, the tool among those the request offers."""
     import openai_harmony as oh
 
     _, enc = h._harmony()
     rng = random.Random(5)
-    seen = {"currency": 0, "calendar": 0}
+    seen = dict.fromkeys(kinds, 0)
     for _ in range(300):
-        e = corpus.short_example(rng, words, corpus.STAGE7)
+        e = corpus.short_example(rng, words, recipe)
         kind = e.kind.split("+")[0].split("~")[0]
         if kind not in seen:
             continue
@@ -98,7 +102,37 @@ def test_case_file_marks_every_case_that_needs_a_conversion():
             assert not any(p.match(case.prompt) for p in TRAINING), case.id
     copied = tc.load_cases(list(FUNCTIONS), converting=False)
     assert {t: sum(c.tool == t for c in copied) for t in FUNCTIONS} == {
-        "get_weather": 10, "convert_currency": 5, "create_calendar_event": 5}
+        "get_weather": 10, "convert_currency": 6, "create_calendar_event": 6}
+
+
+def test_stage9_learns_exactly_the_suite_cases_it_can_copy(words):
+    """Stage 9's by-heart requests are the features suite's copyable currency and calendar
+    cases, question and call, and every one of them is drawn."""
+    suite = {c.prompt: c for c in tc.load_cases(["convert_currency", "create_calendar_event"],
+                                                converting=False)}
+    requests = [r for tool in tr.ANALYSIS for r in tr.suite_requests(tool)]
+    assert {r.prompt for r in requests} == set(suite)
+    for r in requests:
+        assert json.loads(r.call) == suite[r.prompt].expect
+    rng = random.Random(6)
+    drawn = set()
+    for _ in range(400):
+        e = corpus.short_example(rng, words, corpus.STAGE9)
+        if e.kind.startswith("suite-"):
+            text = h.encoding().decode(e.ids[:e.loss_from])
+            drawn |= {p for p in suite if p in text}
+    assert drawn == set(suite)
+
+
+def test_held_out_requests_are_apart_from_the_suite_cases():
+    """Stage 9 learns the suite's cases by heart, so the capability report's held-out
+    requests share no wording, title or person with them: they stay requests never seen."""
+    held_out = [_pattern(t) for t in tr._CURRENCY_HELD_OUT + tr._CALENDAR_HELD_OUT]
+    for tool in tr.ANALYSIS:
+        for r in tr.suite_requests(tool):
+            assert not any(p.match(r.prompt) for p in held_out), r.prompt
+            assert r.arguments.get("title") not in tr._HELD_OUT_TITLES
+            assert not set(r.arguments.get("attendees", [])) & set(tr._HELD_OUT_PEOPLE)
 
 
 def test_slots_label_each_token_of_the_call_with_its_value():
