@@ -7,8 +7,8 @@ calls one needs to know which value it cannot find. This feeds each held-out req
 features-suite tools offered, then the exact call, and takes float32 argmax over the whole
 vocabulary at every token of the call's JSON (teacher forcing: each token is judged with the
 right ones before it); with ``--suite``, the features suite's own copyable cases instead
-(tool_requests.suite_requests, learnt by heart since stage 9). A slot (``amount``, ``from_currency``, ``title``, ``start.time``,
-``attendees[0]``, ...) counts as written when every one of its value's tokens is the argmax;
+(tool_requests.suite_requests, what stage 9 learnt by heart). A slot (``amount``,
+``from_currency``, ``title``, ``start.time``, ``attendees[0]``, ...) counts as written when every one of its value's tokens is the argmax;
 ``structure`` is every other token of the JSON (keys, quotes, braces) and the tokens around it
 (the analysis, the tool's name, ``<|call|>``). About 20 s per model on 2 cores.
 """

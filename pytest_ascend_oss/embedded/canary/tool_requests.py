@@ -25,6 +25,7 @@ requests for any canary trained so.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -238,12 +239,13 @@ def held_out_requests(n: int, seed: int = 2026) -> list[Request]:
         rng, _CALENDAR_HELD_OUT, _HELD_OUT_TITLES, _HELD_OUT_PEOPLE)) for _ in range(n)]
 
 
-def suite_requests(tool: str) -> list[Request]:
-    """The features suite's cases for ``tool`` that a copying model can answer (those that do
-    not ask for a conversion, as the canary profile runs them), with the call the canary writes:
-    stage 9 learns these by heart."""
+@functools.cache   # drawn for every stage-9 example: read the case file once
+def suite_requests(tool: str) -> tuple[Request, ...]:
+    """The features suite's cases for ``tool`` that a copying model can answer (those not
+    marked ``converts``, as the canary profile runs them; test_tool_requests checks each mark
+    against ``request_copyable``), with the call the canary writes: stage 9 learns these by
+    heart."""
     from ...suites.features.tool_calling import load_cases
 
-    requests = [Request(c.tool, c.prompt, c.expect, compact(c.expect))
-                for c in load_cases([tool], converting=False)]
-    return [r for r in requests if request_copyable(r)]
+    return tuple(Request(c.tool, c.prompt, c.expect, compact(c.expect))
+                 for c in load_cases([tool], converting=False))

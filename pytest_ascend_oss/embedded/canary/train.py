@@ -121,8 +121,8 @@ def added_layer(name: str) -> bool:
 
 
 class Canary(torch.nn.Module):
-    """``layers``: the build's depth, the first ``layers`` of LAYER_WINDOWS; stage 9 trains
-    the two-layer canary (``train.py --layers 2``) as shipped, without stage 8's lookup layer."""
+    """``layers``: the build's depth, the first ``layers`` of LAYER_WINDOWS; 2 is the shipped
+    canary's, without stage 8's lookup layer (``train.py --layers 2``, stage 9's run 1)."""
 
     def __init__(self, seed: int = TRAIN_SEED, layers: int = len(LAYER_WINDOWS)):
         super().__init__()
