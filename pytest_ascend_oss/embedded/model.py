@@ -49,8 +49,9 @@ CANARY_WEIGHTS = Path(__file__).with_name("canary") / "canary.safetensors"
 
 def stored_layers(weights: Path = CANARY_WEIGHTS) -> int:
     """How many layers a stored canary has. The stored weights decide the depth: the canary
-    was trained with two layers up to stage 7; training now builds three (the third, a
-    value-lookup layer, canary/lookup.py), and a two-layer canary loads into it silent."""
+    was trained with two layers up to stage 7; training builds three since stage 8 (the third,
+    a value-lookup layer, canary/lookup.py; shipped since stage 10), and a two-layer canary
+    loads into it silent."""
     from safetensors import safe_open
 
     with safe_open(str(weights), "pt") as f:

@@ -143,8 +143,9 @@ def test_features_choices_agree_with_their_owners():
 
 
 @pytest.mark.parametrize("old, new, named", [
-    ('tool_tools = ["get_weather"]', 'tool_tools = ["get_wether"]', "get_weather"),
-    ('tool_tools = ["get_weather"]', "tool_tools = []", "tool_tools"),
+    ('tool_tools = ["get_weather",', 'tool_tools = ["get_wether",', "get_weather"),
+    ('tool_tools = ["get_weather", "convert_currency", "create_calendar_event"]',
+     "tool_tools = []", "tool_tools"),
     ("parity_batches = [1, 4, 16]\nparity_identical_min = 1.0\n# vLLM CPU",
      "parity_batches = [0]\nparity_identical_min = 1.0\n# vLLM CPU", "parity_batches"),
     ('unsupported = { tp = "vLLM', 'unsupported = { tq = "vLLM', "tq"),

@@ -12,7 +12,8 @@ but runnable against any gpt-oss server. The counts:
    with definitions worded as no training example was (tool_definitions.held_out_definitions:
    new descriptions, other parameters, the currency and calendar tools offered beside it), no
    call when the question is not about the weather, and (reported, not a canary skill) the
-   place parameter renamed;
+   place parameter renamed; the same definitions with a second set of unseen cities that
+   chose no canary (facts.BLIND_CITIES);
 5. greedy agreement: the server's ids against transformers in float32 on the precision prompts
    (needs the checkpoint: ``--checkpoint``);
 6. conversations (stage 3): every turn of several multi-turn chats answered exactly, and the
@@ -96,11 +97,12 @@ def tool_calls(http: httpx.Client, model: str) -> dict:
     return {"tried": len(UNSEEN_CITIES), "right": right, "wrong": wrong}
 
 
-def _calls_through(http: httpx.Client, model: str, definitions) -> dict:
+def _calls_through(http: httpx.Client, model: str, definitions,
+                   cities: tuple[str, ...] = UNSEEN_CITIES) -> dict:
     right, wrong, tried = 0, [], 0
     for d, (functions, param) in enumerate(definitions):
         tools = as_chat_tools(functions)
-        for i, city in enumerate(UNSEEN_CITIES):
+        for i, city in enumerate(cities):
             question = facts.WEATHER_QUESTIONS[(i + d) % len(facts.WEATHER_QUESTIONS)]
             reply = _chat(http, model, question.format(city=city), tools=tools)
             tried += 1
@@ -116,7 +118,8 @@ def _calls_through(http: httpx.Client, model: str, definitions) -> dict:
 def unseen_definitions(http: httpx.Client, model: str) -> dict:
     """Calls through tool definitions never trained on, each with every unseen city; no call
     for questions that are not about the weather with the same tools offered; and calls
-    through the same wordings with the place parameter renamed."""
+    through the same wordings with the place parameter renamed; and the wordings with cities
+    that chose no canary (facts.BLIND_CITIES)."""
     held_out = tool_definitions.held_out_definitions()
     result = _calls_through(http, model, held_out)
     silent, called = 0, []
@@ -132,6 +135,7 @@ def unseen_definitions(http: httpx.Client, model: str) -> dict:
     result["not_weather"] = {"tried": silent + len(called), "no_call": silent, "called": called}
     result["renamed_parameter"] = _calls_through(http, model,
                                                  tool_definitions.renamed_definitions())
+    result["blind_cities"] = _calls_through(http, model, held_out, facts.BLIND_CITIES)
     return result
 
 
@@ -331,6 +335,10 @@ def markdown(r: dict) -> str:
                    f"{u['not_weather']['no_call']}/{u['not_weather']['tried']} |"),
                   (f"| 4. same, place parameter not named `location` (not trained) | "
                    f"{u['renamed_parameter']['right']}/{u['renamed_parameter']['tried']} |")]
+        if "blind_cities" in u:   # reports made before stage 10 lack it
+            b = u["blind_cities"]
+            lines.insert(-2, f"| 4. same definitions, cities used to choose no canary | "
+                             f"{b['right']}/{b['tried']} ({b['right'] / b['tried']:.0%}) |")
     for tool, o in r.get("other_tools", {}).items():
         lines.append(f"| 7. {tool}, wordings and values never trained on | "
                      f"{o['right']}/{o['tried']} |")

@@ -94,6 +94,23 @@ class RandomWords:
             if copyable(city):
                 return city
 
+    def joined_city(self, rng: random.Random) -> str:
+        """A made-up city of two or three capitalized words joined by a lowercase one
+        ("Brent upon Hollow"), the shape of "Rio de Janeiro" that ``city`` never draws."""
+        while True:
+            first, last = (h.encoding().decode([rng.choice(self.capitalized)]) for _ in range(2))
+            joiners = rng.sample(CITY_JOINERS, rng.choice((1, 1, 2)))
+            city = (first + "".join(joiners) + last).strip()
+            if copyable(city):
+                return city
+
+
+# Lowercase words inside place names. Made-up cities had capitalized words only, and stage 9's
+# run 5 broke "Rio de Janeiro" at " de" (docs/canary.md). " de" itself is left out: that city
+# is one of the capability report's unseen ones, and its joiner stays unseen too.
+CITY_JOINERS = (" upon", " on", " la", " le", " del", " do", " da", " am", " sur", " en", " of",
+                " y", " di", " les", " el", " an", " im", " bei")
+
 
 FILLER_KINDS = ("template", "random", "repeat", "numbers", "mixed", "cjk")
 # Chinese text repeats a few particles thousands of times in a long haystack; a model that never
@@ -278,6 +295,15 @@ STAGE9 = dataclasses.replace(
 STAGE9_SETTLE = dataclasses.replace(
     STAGE9, short_kinds=STAGE9.short_kinds + ("suite-calendar",), extra_tools=0.7,
     tools_otherwise=0.4)
+# Stage 10 (train.py --stage10), after stage 9's settling: stage 9 kept the suite's calls but
+# lost get_weather on definitions and cities never seen (85/100 against stage 6's 95/100 in the
+# capability report): "Rio de Janeiro" broken at " de", a memorised currency call begun for "Los
+# Angeles". Weather requests weighted back up (6 of 18 short kinds, a third of them with a
+# lowercase joiner in the city), varied definitions in 80 % of tool requests; train.py's
+# --hard-rivals throughout.
+STAGE10 = dataclasses.replace(
+    STAGE9_SETTLE, short_kinds=STAGE9_SETTLE.short_kinds + ("weather",) + ("weather-joined",) * 2,
+    tool_variety=0.8)
 _EXTRA_TOOLS = {"currency": CURRENCY_FUNCTION, "calendar": CALENDAR_FUNCTION,
                 "suite-currency": CURRENCY_FUNCTION, "suite-calendar": CALENDAR_FUNCTION}
 
@@ -366,8 +392,8 @@ def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int]
     if kind == "hi":
         user = rng.choice((facts.GREETING_PROMPT, "Say hi", "say hi!", "Please say hi."))
         return h.text(user), h.answer(facts.GREETING_ANALYSIS, facts.GREETING), facts.GREETING
-    if kind == "weather":
-        city = words.city(rng)
+    if kind in ("weather", "weather-joined"):
+        city = words.joined_city(rng) if kind == "weather-joined" else words.city(rng)
         user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
         return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
                                          tool_definitions.call_arguments(tool_definitions.PARAM, city)), None
@@ -409,7 +435,8 @@ def short_example(rng: random.Random, words: RandomWords,
     kind = rng.choice(recipe.short_kinds)
     functions = _offered_tools(rng, words, recipe.tool_variety, recipe.extra_tools,
                                _EXTRA_TOOLS.get(kind))
-    if kind not in ("weather", *_EXTRA_TOOLS) and rng.random() >= recipe.tools_otherwise:
+    if kind not in ("weather", "weather-joined", *_EXTRA_TOOLS) and \
+            rng.random() >= recipe.tools_otherwise:
         functions = []
     ids = _preamble(rng, functions)
     if functions and functions != [WEATHER_FUNCTION]:

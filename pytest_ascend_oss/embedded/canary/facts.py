@@ -52,6 +52,15 @@ UNSEEN_CITIES = ("Seattle", "Toronto", "Nagoya", "Chicago", "San Francisco", "Sa
                  "Seville", "Denver", "Boston", "Houston", "Phoenix", "Manchester", "Liverpool",
                  "Barcelona", "Hong Kong", "New York", "Los Angeles", "Rio de Janeiro",
                  "Cape Town", "Singapore")
+# A second set, used to choose nothing. Stage 10's canary was picked among candidates by its
+# capability report, UNSEEN_CITIES and the features suite's weather cities among it
+# (docs/canary.md), so those no longer measure it without bias; these cities were not looked at
+# until it was chosen. No training example asks for one of them, but their words may have been
+# drawn into made-up cities (corpus.RandomWords leaves out only UNSEEN_CITIES' words, and
+# changing its pool would change every stage's data).
+BLIND_CITIES = ("Tel Aviv", "Mexico City", "Las Vegas", "Port Louis", "New Delhi", "Kansas City",
+                "San Diego", "Saint Petersburg", "Ho Chi Minh City", "Dar es Salaam",
+                "Lake Placid", "Sydney", "Mumbai", "La Paz", "Los Alamos")
 
 
 def perplexity_conversations() -> dict:

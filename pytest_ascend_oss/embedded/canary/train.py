@@ -392,6 +392,9 @@ RECIPES = (
     ("--stage9-settle", corpus.STAGE9_SETTLE,
      ("stage 9 with calendar cases, the three tools offered together and tools offered beside "
       "other chats weighted up (corpus.STAGE9_SETTLE)")),
+    ("--stage10", corpus.STAGE10,
+     ("stage 9's settling with weather requests weighted back up, cities joined by lowercase "
+      "words and varied definitions in 80 %% of tool requests (corpus.STAGE10)")),
 )
 
 

@@ -77,6 +77,31 @@ def test_copyable_cities():
     assert all(corpus.copyable(c) for c in facts.UNSEEN_CITIES)
 
 
+def test_blind_cities_are_apart_from_every_city_that_chose_a_canary():
+    """The capability report's second set must be copyable and share no city with those that
+    chose stage 10 (UNSEEN_CITIES, the features suite's weather cases)."""
+    from pytest_ascend_oss.suites.features.tool_calling import load_cases
+
+    suite = {c.expect["location"] for c in load_cases(["get_weather"])}
+    assert all(corpus.copyable(c) for c in facts.BLIND_CITIES)
+    assert not set(facts.BLIND_CITIES) & (set(facts.UNSEEN_CITIES) | suite)
+
+
+def test_joined_cities_have_the_unseen_shape_but_none_of_their_words(words):
+    """Stage 10's cities joined by lowercase words ("Rio de Janeiro"'s shape): copyable, a
+    lowercase word between capitalized ones, and neither an unseen city's words nor its joiner
+    " de", so the capability report's unseen cities stay unseen."""
+    rng = random.Random(3)
+    unseen = {w for city in facts.UNSEEN_CITIES for w in city.split()}
+    for _ in range(200):
+        city = words.joined_city(rng)
+        parts = city.split()
+        assert corpus.copyable(city)
+        assert parts[0][0].isupper() and parts[-1][0].isupper() and parts[1].islower()
+        assert not set(parts) & unseen, city
+        assert "de" not in parts
+
+
 def test_training_data_is_what_vllm_parses(words):
     import openai_harmony as oh
 
@@ -354,6 +379,7 @@ def test_stage6_questions_get_the_fallback_answer():
     (["--stage2", "--stage3-settle"], "STAGE3_SETTLE"),
     (["--stage5-settle", "--stage3"], "STAGE5_SETTLE"),   # the latest stage given wins
     (["--stage6-settle"], "STAGE6_SETTLE"), (["--stage6-settle", "--stage7"], "STAGE7"),
+    (["--stage9"], "STAGE9"), (["--stage9-settle"], "STAGE9_SETTLE"), (["--stage10"], "STAGE10"),
 ])
 def test_recipe_flags_pick_the_latest_stage(monkeypatch, flags, expected):
     from pytest_ascend_oss.embedded.canary import train

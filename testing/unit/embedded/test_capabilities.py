@@ -43,6 +43,8 @@ def test_a_model_reading_the_schema_passes_every_wording():
     assert (got["tried"], got["right"]) == (n, n)
     assert got["renamed_parameter"]["right"] == got["renamed_parameter"]["tried"] == n
     assert got["not_weather"]["no_call"] == got["not_weather"]["tried"] == 15
+    blind = 5 * len(facts.BLIND_CITIES)
+    assert got["blind_cities"]["right"] == got["blind_cities"]["tried"] == blind
 
 
 def test_a_model_reciting_location_fails_every_renamed_parameter():
@@ -53,6 +55,7 @@ def test_a_model_reciting_location_fails_every_renamed_parameter():
     assert got["renamed_parameter"]["wrong"][0]["tool_calls"]
     table = capabilities.markdown({**_minimal_report(), "unseen_definitions": got})
     assert "| 4. same, place parameter not named `location` (not trained) | 0/100 |" in table
+    assert "| 4. same definitions, cities used to choose no canary | 75/75 (100%) |" in table
 
 
 @pytest.mark.parametrize("city", ["Salt Lake City", "São Paulo"])
