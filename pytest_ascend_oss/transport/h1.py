@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import select
 import ssl
 import typing
 import urllib.request
@@ -155,6 +156,20 @@ class _Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         return (not self.lost and self.parse_error is None and not self.transport.is_closing())
+
+    def closed_unseen(self) -> bool:
+        """Whether the socket of this idle connection is readable: the server closed it (or sent
+        what an idle connection must not), and the loop has not run the callback that says so.
+        A loop stalled for seconds does this (the server's keep-alive timeout passes while the
+        response's end and the close wait unread); httpcore asks the same of an idle connection
+        before reusing it. One zero-timeout poll of the file descriptor (poll, not select: a
+        load of 1,024 streams has descriptors past select's limit)."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
 
     def ends_at_eof(self) -> bool:
         """A response with neither Content-Length nor chunked framing: its body ends when the
@@ -304,7 +319,8 @@ class H1Transport(httpx.AsyncBaseTransport):
         now = asyncio.get_running_loop().time()
         while idle:
             conn = idle.pop()
-            if conn.reusable and (self._expiry is None or now - conn.idle_since < self._expiry):
+            if conn.reusable and (self._expiry is None or now - conn.idle_since < self._expiry) \
+                    and not conn.closed_unseen():
                 return conn
             self._discard(conn)
         return None
