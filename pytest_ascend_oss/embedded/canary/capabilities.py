@@ -329,16 +329,16 @@ def markdown(r: dict) -> str:
               f"{r['tool_calls']['tried']} |")]
     if "unseen_definitions" in r:
         u = r["unseen_definitions"]
-        lines += [(f"| 4. get_weather defined as never in training, unseen cities | "
-                   f"{u['right']}/{u['tried']} ({u['right'] / u['tried']:.0%}) |"),
-                  (f"| 4. same tools, a question not about the weather: no call | "
+        lines.append(f"| 4. get_weather defined as never in training, unseen cities | "
+                     f"{u['right']}/{u['tried']} ({u['right'] / u['tried']:.0%}) |")
+        if "blind_cities" in u:   # reports made before stage 10 lack it
+            b = u["blind_cities"]
+            lines.append(f"| 4. same definitions, cities used to choose no canary | "
+                         f"{b['right']}/{b['tried']} ({b['right'] / b['tried']:.0%}) |")
+        lines += [(f"| 4. same tools, a question not about the weather: no call | "
                    f"{u['not_weather']['no_call']}/{u['not_weather']['tried']} |"),
                   (f"| 4. same, place parameter not named `location` (not trained) | "
                    f"{u['renamed_parameter']['right']}/{u['renamed_parameter']['tried']} |")]
-        if "blind_cities" in u:   # reports made before stage 10 lack it
-            b = u["blind_cities"]
-            lines.insert(-2, f"| 4. same definitions, cities used to choose no canary | "
-                             f"{b['right']}/{b['tried']} ({b['right'] / b['tried']:.0%}) |")
     for tool, o in r.get("other_tools", {}).items():
         lines.append(f"| 7. {tool}, wordings and values never trained on | "
                      f"{o['right']}/{o['tried']} |")

@@ -97,8 +97,9 @@ class RandomWords:
     def joined_city(self, rng: random.Random) -> str:
         """A made-up city of two or three capitalized words joined by a lowercase one
         ("Brent upon Hollow"), the shape of "Rio de Janeiro" that ``city`` never draws."""
+        enc = h.encoding()
         while True:
-            first, last = (h.encoding().decode([rng.choice(self.capitalized)]) for _ in range(2))
+            first, last = (enc.decode([rng.choice(self.capitalized)]) for _ in range(2))
             joiners = rng.sample(CITY_JOINERS, rng.choice((1, 1, 2)))
             city = (first + "".join(joiners) + last).strip()
             if copyable(city):
@@ -304,6 +305,8 @@ STAGE9_SETTLE = dataclasses.replace(
 STAGE10 = dataclasses.replace(
     STAGE9_SETTLE, short_kinds=STAGE9_SETTLE.short_kinds + ("weather",) + ("weather-joined",) * 2,
     tool_variety=0.8)
+# The short kinds that ask for the weather: always asked with tools offered.
+WEATHER_KINDS = ("weather", "weather-joined")
 _EXTRA_TOOLS = {"currency": CURRENCY_FUNCTION, "calendar": CALENDAR_FUNCTION,
                 "suite-currency": CURRENCY_FUNCTION, "suite-calendar": CALENDAR_FUNCTION}
 
@@ -392,7 +395,7 @@ def _short_turn(rng, words, kind: str, fallback_sentences: tuple[int, int]
     if kind == "hi":
         user = rng.choice((facts.GREETING_PROMPT, "Say hi", "say hi!", "Please say hi."))
         return h.text(user), h.answer(facts.GREETING_ANALYSIS, facts.GREETING), facts.GREETING
-    if kind in ("weather", "weather-joined"):
+    if kind in WEATHER_KINDS:
         city = words.joined_city(rng) if kind == "weather-joined" else words.city(rng)
         user = rng.choice(facts.WEATHER_QUESTIONS).format(city=city)
         return h.text(user), h.tool_call(facts.WEATHER_ANALYSIS.format(city=city), "get_weather",
@@ -435,8 +438,7 @@ def short_example(rng: random.Random, words: RandomWords,
     kind = rng.choice(recipe.short_kinds)
     functions = _offered_tools(rng, words, recipe.tool_variety, recipe.extra_tools,
                                _EXTRA_TOOLS.get(kind))
-    if kind not in ("weather", "weather-joined", *_EXTRA_TOOLS) and \
-            rng.random() >= recipe.tools_otherwise:
+    if kind not in (*WEATHER_KINDS, *_EXTRA_TOOLS) and rng.random() >= recipe.tools_otherwise:
         functions = []
     ids = _preamble(rng, functions)
     if functions and functions != [WEATHER_FUNCTION]:
