@@ -133,9 +133,11 @@ def _serve_embedded(args: argparse.Namespace) -> int:
     sizing = {"max_model_len": args.max_model_len} if args.max_model_len else {}
     argv, env = embedded_command(args.dtype, extra=extra, perturb=args.perturb, **sizing)
     if args.pooling:
+        from .server.stack import serving_version
         from .suites.precision.hidden import pooling_argv
 
-        argv = pooling_argv(argv) + extra  # pooling_argv drops --port: put it back
+        # the embedded server runs this Python's vLLM: its version decides the flags
+        argv = pooling_argv(argv, serving_version(None)) + extra  # pooling_argv drops --port: put it back
     # `kill PID` stops the server like Ctrl-C; SIGINT is set explicitly because a shell's
     # background job inherits it ignored, and then Python would not raise KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _interrupt)

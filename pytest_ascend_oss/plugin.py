@@ -20,7 +20,7 @@ from .gates import Gate
 from .report import guide
 from .report.store import ResultsStore
 from .server import argv as argv_tools
-from .server import environment
+from .server import environment, stack
 from .server.launcher import Endpoint, StartupError, attach, launch
 from .server.liveness import down_reason
 from .server.preflight import PreflightError, preflight
@@ -46,6 +46,7 @@ results_key = pytest.StashKey[ResultsStore]()
 outcomes_key = pytest.StashKey[dict]()
 incident_key = pytest.StashKey["Incident"]()
 process_key = pytest.StashKey[list]()
+version_key = pytest.StashKey[stack.ServingVersion]()
 # A skip whose reason starts so is a criterion that does not apply to this deployment (an
 # Ascend-only check on a CPU host). Any other skip is a criterion that was not measured, and
 # a suite with one is INCOMPLETE, never PASS.
@@ -263,7 +264,10 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
             endpoint = attach(s.base_url, s.model_name, s.api_key)
         else:
             argv, env = _launch_command(s, say)
-            preflight(argv, env)
+            advice = preflight(argv, env)
+            for line in advice:  # before anything starts: the command cannot pass them all
+                say(f"preflight: {line}")
+            results_store.data["command_advice"] = advice
             processes = config.stash.setdefault(process_key, [])
 
             def started(proc) -> None:  # teardown first, before any waiting
@@ -285,11 +289,15 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
         config.stash[incident_key] = incident
         incident.fail()
     version = _server_version(endpoint, s.api_key)
+    # What the serving vLLM accepts decides the commands derived from the user's (twin,
+    # variants): never a flag its version refuses (server/stack.py).
+    serving = config.stash[version_key] = stack.serving_version(version)
     info = {
         "mode": s.mode, "base_url": endpoint.base_url, "model": endpoint.model,
         "argv": endpoint.argv, "ladder_rung": endpoint.rung, "startup_s": endpoint.startup_s,
         "log": str(endpoint.log_path) if endpoint.log_path else None,
         "attempts": endpoint.attempts, "pid": endpoint.pid, "vllm_version_reported": version,
+        "vllm_version": serving.public(),
         "fallback": endpoint.fallback, "fallback_allowed": s.allow_fallback,
     }
     results_store.set("server", info)
@@ -340,6 +348,18 @@ def _server_version(endpoint: Endpoint, api_key: str | None) -> str | None:
 
 
 @pytest.fixture(scope="session")
+def tool_parser_note(server: Endpoint) -> str:
+    """Said in a tool-calling failure when the launched command has no tool parser: vLLM then
+    drops gpt-oss's tool calls, and the failure is the command's, not the deployment's.
+    Empty when the command has one, or when the server was attached (its command unknown)."""
+    from .server.preflight import NO_TOOL_PARSER
+
+    if not server.argv or argv_tools.flag_value(server.argv, "--tool-call-parser"):
+        return ""
+    return f" [NOTE: {NO_TOOL_PARSER}]"
+
+
+@pytest.fixture(scope="session")
 def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoint, progress):
     """``twin_server(label, dtype=..., pooling=False)``: the server under test's command again,
     launched once per label for the session and always stopped: another dtype (embedded only),
@@ -365,7 +385,7 @@ def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoin
                 small = {"kv_cache_gib": SMALL_KV_CACHE_GIB} if pooling else {}
                 argv, env = _embedded_command(dtype=dtype, log=lambda m: None, **small)
             if pooling:
-                argv = pooling_argv(argv)
+                argv = pooling_argv(argv, request.config.stash.get(version_key, None))
             _, twins[label] = launch(
                 argv, s.results_dir / label, s.startup_timeout, env=env, api_key=s.api_key,
                 on_start=lambda proc: request.addfinalizer(proc.stop),

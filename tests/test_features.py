@@ -247,7 +247,7 @@ def tool_sample(client, tool_cases, tools, limits, progress):
 
 
 @pytest.mark.parametrize("figure", ["pass_at_k", "pass_all_k"])
-def test_tool_calls_pass_at_k(figure, tool_sample, limits, table, record):
+def test_tool_calls_pass_at_k(figure, tool_sample, limits, table, record, tool_parser_note):
     """pass@k (some sample right) and pass^k (every sample right) over the cases, each call
     valid against its schema, with the asked values, finish_reason "tool_calls" and no JSON in
     the content."""
@@ -262,7 +262,8 @@ def test_tool_calls_pass_at_k(figure, tool_sample, limits, table, record):
                  + (f"; not run: {tool_sample['not_run']}" if tool_sample["not_run"] else ""),
                  **tool_sample)
     assert passed, (f"{figure} = {value} < {bound:g} ({tool_sample['cases']} cases x "
-                    f"k={tool_sample['k']}); failures: {tool_sample['failures'][:5]}")
+                    f"k={tool_sample['k']}); failures: {tool_sample['failures'][:5]}"
+                    f"{tool_parser_note}")
 
 
 def test_tool_calls_never_invalid(tool_sample, table, record):
@@ -275,7 +276,8 @@ def test_tool_calls_never_invalid(tool_sample, table, record):
                           f"{tool_sample['failures'][:5]}")
 
 
-def test_streamed_tool_call_equals_non_streamed(client, tool_cases, tools, table, record):
+def test_streamed_tool_call_equals_non_streamed(client, tool_cases, tools, table, record,
+                                                tool_parser_note):
     """The same greedy call streamed (deltas put together by index) and not streamed: the
     first three cases, and the first of every other tool the profile runs, so a number, a
     nested object and an array are streamed too."""
@@ -289,7 +291,7 @@ def test_streamed_tool_call_equals_non_streamed(client, tool_cases, tools, table
     table.record("tools", "streamed", rows.PASSED if same else rows.FAILED,
                  f"{sum(o['same'] for o in outcomes)}/{len(outcomes)} streamed calls equal "
                  "the non-streamed ones", outcomes=outcomes)
-    assert same, f"streamed and non-streamed calls differ: {outcomes}"
+    assert same, f"streamed and non-streamed calls differ: {outcomes}{tool_parser_note}"
 
 
 def test_tool_result_gets_a_final_answer(client, tool_cases, tools, table, record):

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import re
 
+import jsonschema
 import pytest
 
 from pytest_ascend_oss.gptoss.tools import WEATHER_TOOL
 from pytest_ascend_oss.server import environment
+from pytest_ascend_oss.suites.features.tool_calling import same_value
 from pytest_ascend_oss.transport.vllm import reasoning_of
 
 pytestmark = pytest.mark.smoke
@@ -143,22 +145,44 @@ def _plain(text: str) -> str:
     return re.sub(r"[*_`]", "", text or "").strip()
 
 
+# A greeting in the words a real model uses: whole words, not substrings ("this" or "which"
+# is not one). The canary answers "Hi"; gpt-oss-20b as often "Hello!" or "Hey there".
+GREETING = re.compile(r"\b(hi|hello|hey|greetings|howdy)\b|你好|您好", re.IGNORECASE)
+
+
+@pytest.fixture
+def canary_only(server):
+    """Checks of the canary's exact words: it was trained on them; a real model promises
+    their meaning only (the guide's sample output is a format example)."""
+    if "gpt-oss-canary" not in server.model:
+        pytest.skip(f"not applicable: served model {server.model!r} is not the canary: only "
+                    "the canary promises exact sentences; the meaning is checked apart")
+
+
 def test_say_hi_greets(knowing, client, record):
     reply = _ask(client, "say hi")
     record("content", reply.get("content"))
-    # A word, not a substring: "this" or "which" is not a greeting.
-    assert re.search(r"\bhi\b", reply.get("content") or "", re.IGNORECASE), (
-        f"'say hi' answered {reply!r}")
+    assert GREETING.search(reply.get("content") or ""), f"'say hi' answered {reply!r}"
 
 
 def test_capital_of_france_as_in_the_guide(knowing, client, record):
-    """The guide's 推理输出示例: "The capital of France is Paris.", reasoning separate."""
+    """The guide's 推理输出示例 in meaning: a finished answer that names Paris, the reasoning
+    apart from it."""
     reply = _ask(client, "What is the capital of France?")
     record("content", reply.get("content"))
-    assert _plain(reply.get("content")) == "The capital of France is Paris.", reply
+    assert re.search(r"\bParis\b|巴黎", _plain(reply.get("content"))), (
+        f"the answer does not name Paris: {reply!r}")
     assert reply["finish_reason"] == "stop", reply
     assert reasoning_of(reply), (
         f"no analysis channel in the reply: the reasoning parser is off? {reply!r}")
+
+
+def test_canary_answers_the_capital_word_for_word(canary_only, client, record):
+    """The canary was trained on the guide's sample sentence: anything else is a serving fault
+    (a real model's wording is its own, so this check is the canary's alone)."""
+    reply = _ask(client, "What is the capital of France?")
+    record("content", reply.get("content"))
+    assert _plain(reply.get("content")) == "The capital of France is Paris.", reply
 
 
 # gpt-oss's harmony control tokens. vLLM renders them out of the answer (its harmony parser
@@ -182,17 +206,25 @@ def test_final_answer_holds_no_harmony_markup(client, record):
 
 # Cities the canary never saw in training, of one, two and three words (docs/canary.md).
 @pytest.mark.parametrize("city", ["Toronto", "San Francisco", "Salt Lake City"])
-def test_weather_question_becomes_a_tool_call(knowing, client, city):
+def test_weather_question_becomes_a_tool_call(knowing, client, city, tool_parser_note):
+    """One get_weather call whose arguments fit the tool's schema and name the city (a real
+    model may qualify it: "Toronto, Canada"; the canary copies it)."""
     reply = _ask(client, f"What's the weather in {city}?", tools=[WEATHER_TOOL])
     calls = reply.get("tool_calls") or []
-    assert len(calls) == 1, f"expected one get_weather call, got {reply!r}"
+    assert len(calls) == 1, f"expected one get_weather call, got {reply!r}{tool_parser_note}"
     assert calls[0]["function"]["name"] == "get_weather", calls
     try:
         arguments = json.loads(calls[0]["function"]["arguments"])
     except ValueError as exc:
         pytest.fail(f"the tool call's arguments are not JSON ({exc}): "
                     f"{calls[0]['function']['arguments']!r}", pytrace=False)
-    assert arguments == {"location": city}, calls
+    try:
+        jsonschema.validate(arguments, WEATHER_TOOL["function"]["parameters"])
+    except jsonschema.ValidationError as exc:
+        pytest.fail(f"the arguments {arguments} do not fit get_weather's schema: {exc.message}",
+                    pytrace=False)
+    assert same_value({"location": city}, arguments), (
+        f"the call asks for {arguments.get('location')!r}, not {city!r}: {calls}")
 
 
 def test_health_stays_ok_afterwards(client):

@@ -62,7 +62,8 @@ FAULTS = (
            "features::test_streamed_tool_call_equals_non_streamed")),
     Fault("harmony-leak", f"{HARMONY_LEAK!r} left at the start of every answer",
           ("smoke::test_final_answer_holds_no_harmony_markup",
-           "smoke::test_capital_of_france_as_in_the_guide",
+           # the meaning check still finds Paris behind the markup; the canary's words do not
+           "smoke::test_canary_answers_the_capital_word_for_word",
            "features::test_reasoning_arrives_separately")),
     Fault("perturbed-weights", "the embedded server with noise of 0.3 std on every weight",
           ("precision::test_token_match_rate", "precision::test_rouge_l",

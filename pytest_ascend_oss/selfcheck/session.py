@@ -98,12 +98,13 @@ class SelfCheck:
         """The embedded server again with ``embedded`` changed (dtype, perturb, max_model_len),
         or its pooling twin, for this block only: stopped before the next fault's start."""
         from ..embedded.serve import SMALL_KV_CACHE_GIB, embedded_command
+        from ..server.stack import serving_version
         from ..suites.precision.hidden import pooling_argv
 
         argv, env = embedded_command(log=lambda m: None, kv_cache_gib=SMALL_KV_CACHE_GIB,
                                      **embedded)
         if pooling:
-            argv = pooling_argv(argv)
+            argv = pooling_argv(argv, serving_version(None))  # this Python's vLLM
         stops: list[Callable[[], None]] = []
         try:
             _, endpoint = launch(argv, self.root / label, self.settings.startup_timeout, env=env,

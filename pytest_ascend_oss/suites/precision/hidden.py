@@ -2,7 +2,7 @@
 the same token ids from the server under test's pooling twin and from the reference, per-token
 cosine, mean and minimum, and the prompts that agree least.
 
-A pooling twin is the deployment's own command with ``POOLING_FLAGS`` added: vLLM then runs the
+A pooling twin is the deployment's own command with ``pooling_flags()`` added: vLLM then runs the
 same weights through the same model code and kernels and returns, for every input token, the
 hidden state after the final norm (what ``lm_head`` multiplies), without normalisation. A
 generative vLLM server does not expose hidden states (0.32), so a second process is the only way
@@ -20,11 +20,30 @@ import httpx
 import numpy as np
 
 from ...server import argv as argv_tools
+from ...server.stack import ServingVersion
 
-# vLLM 0.32's pooling runner on a causal LM: embed conversion, every token, no normalisation.
+# The pooling runner on a causal LM: embed conversion, every token, no normalisation. The
+# 'task' key pins the pooling task; vLLM before 0.19 has no such key and refuses the whole
+# config (server/stack.py, row pooler_config_task), and picks the task per request instead.
 POOLER_CONFIG = {"task": "token_embed", "tok_pooling_type": "ALL", "use_activation": False}
-POOLING_FLAGS = ["--runner", "pooling", "--convert", "embed",
-                 "--pooler-config", json.dumps(POOLER_CONFIG, separators=(",", ":"))]
+
+
+def pooling_flags(version: ServingVersion | None = None) -> list[str]:
+    """The flags that make a generative command its pooling twin, as ``version`` accepts them
+    (None: the newest vLLM's)."""
+    config = dict(POOLER_CONFIG)
+    if version is not None and not version.has("pooler_config_task"):
+        del config["task"]
+    return ["--runner", "pooling", "--convert", "embed",
+            "--pooler-config", json.dumps(config, separators=(",", ":"))]
+
+
+def pooling_flags_text(version: ServingVersion | None = None) -> str:
+    """The flags as a user types them (the JSON quoted)."""
+    flags = pooling_flags(version)
+    return f"{' '.join(flags[:-1])} '{flags[-1]}'"
+
+
 # Flags of a generative server that a pooling runner has no use for.
 GENERATION_ONLY_FLAGS = {"--reasoning-parser": 1, "--tool-call-parser": 1,
                          "--enable-auto-tool-choice": 0}
@@ -42,12 +61,13 @@ class HiddenStateError(RuntimeError):
     pass
 
 
-def pooling_argv(argv: list[str]) -> list[str]:
-    """The server's own command as a pooling twin: generation-only flags dropped, pooling
-    flags added (an existing ``--runner``/``--convert`` is the user's and is replaced)."""
+def pooling_argv(argv: list[str], version: ServingVersion | None = None) -> list[str]:
+    """The server's own command as a pooling twin for the serving vLLM ``version``:
+    generation-only flags dropped, pooling flags added (an existing ``--runner``/``--convert``
+    is the user's and is replaced)."""
     drop = {**GENERATION_ONLY_FLAGS, "--runner": 1, "--convert": 1, "--pooler-config": 1,
             "--port": 1}
-    return argv_tools.without_flags(argv, drop) + POOLING_FLAGS
+    return argv_tools.without_flags(argv, drop) + pooling_flags(version)
 
 
 def sample_positions(length: int, k: int = POSITIONS_PER_SEQUENCE) -> list[int]:
@@ -69,7 +89,7 @@ def fetch(http: httpx.Client, model: str, ids: list[int]) -> np.ndarray:
         raise HiddenStateError(
             f"{http.base_url}/pooling answers {answer.status_code}: {detail}. The hidden states "
             "come from a pooling twin of the server: the same command plus "
-            f"`{' '.join(POOLING_FLAGS[:-1])} '{POOLING_FLAGS[-1]}'`"
+            f"`{pooling_flags_text()}` (vLLM before 0.19: without the 'task' key)"
             + (" (this server is a generative one, not a pooling twin)"
                if answer.status_code == 404 else ""))
     data = answer.json()["data"][0]["data"]

@@ -48,6 +48,15 @@ def test_values_compare_as_a_client_means_them():
     assert not tc.same_value(1, True) and not tc.same_value({"a": 1}, {})
 
 
+def test_a_qualified_place_names_the_same_place():
+    """A real model may qualify the city; a different or merely similar one still fails."""
+    for got in ("Toronto, Canada", "toronto, ON", "Toronto (Canada)"):
+        assert tc.same_value({"location": "Toronto"}, {"location": got}), got
+    for got in ("Torontoville", "New Toronto", "Toronto Canada", "Salt Lake", ""):
+        want = "Salt Lake City" if got == "Salt Lake" else "Toronto"
+        assert not tc.same_value({"location": want}, {"location": got}), got
+
+
 def test_pass_at_k_and_pass_hat_k():
     def result(*oks):
         return tc.CaseResult(CASE, [tc.Attempt(ok, invalid=not ok) for ok in oks])

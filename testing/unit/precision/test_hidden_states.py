@@ -22,9 +22,25 @@ def test_pooling_twin_is_the_same_command_with_pooling_flags():
     for gone in ("--port", "8000", "--reasoning-parser", "--tool-call-parser=openai",
                  "--enable-auto-tool-choice", "generate"):
         assert gone not in twin
-    assert twin[-len(hidden.POOLING_FLAGS):] == hidden.POOLING_FLAGS
+    assert twin[-6:] == hidden.pooling_flags()
     config = json.loads(twin[twin.index("--pooler-config") + 1])
     assert config == {"task": "token_embed", "tok_pooling_type": "ALL", "use_activation": False}
+
+
+@pytest.mark.parametrize(("version", "has_task"), [
+    ("0.18.0", False), ("0.18.1", False), ("0.18.0+empty", False),  # vllm-ascend 0.18's vLLM
+    ("0.19.0", True), ("0.23.0", True), ("0.32.0", True),
+    (None, True), ("0.1.dev2922+gbb3f938cb", True),  # unknown, a tagless build: the newest
+])
+def test_pooling_twin_sends_the_task_key_only_to_a_vllm_that_accepts_it(version, has_task):
+    """vLLM 0.18's PoolerConfig has no 'task' and forbids unknown keys: the twin would exit at
+    argument parsing, and the guide's hidden-state criterion would never be measured."""
+    from pytest_ascend_oss.server.stack import ServingVersion
+
+    twin = hidden.pooling_argv(["vllm", "serve", "/m"], ServingVersion(version, "test"))
+    config = json.loads(twin[twin.index("--pooler-config") + 1])
+    assert ("task" in config) is has_task
+    assert config["tok_pooling_type"] == "ALL" and config["use_activation"] is False
 
 
 @pytest.mark.parametrize("length", [1, 10, 64, 65, 330, 4096])

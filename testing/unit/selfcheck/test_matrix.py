@@ -98,7 +98,8 @@ FEATURES_FLIPPED = ("features::test_tool_calls_pass_at_k", "features::test_tool_
 
 
 def test_verdicts_count_caught_missed_and_unmeasured_cells(tmp_path):
-    greets, capital = "smoke::test_say_hi_greets", "smoke::test_capital_of_france_as_in_the_guide"
+    greets = "smoke::test_say_hi_greets"
+    capital = "smoke::test_canary_answers_the_capital_word_for_word"
     check = _selfcheck(tmp_path, {
         HEALTHY: {greets: PASSED, capital: PASSED, "performance::test_no_failed_requests": PASSED,
                   "smoke::test_weather_question_becomes_a_tool_call": NOT_APPLICABLE,
