@@ -20,7 +20,7 @@ from .gates import Gate
 from .report import guide
 from .report.store import ResultsStore
 from .server import argv as argv_tools
-from .server import environment, stack
+from .server import devices, environment, stack
 from .server.launcher import Endpoint, StartupError, attach, launch
 from .server.liveness import down_reason
 from .server.preflight import PreflightError, preflight
@@ -47,6 +47,8 @@ outcomes_key = pytest.StashKey[dict]()
 incident_key = pytest.StashKey["Incident"]()
 process_key = pytest.StashKey[list]()
 version_key = pytest.StashKey[stack.ServingVersion]()
+devices_key = pytest.StashKey[devices.DevicePlan]()
+figures_key = pytest.StashKey[defaultdict]()  # nodeid -> [(name, value)] for JUnit system-out
 # A skip whose reason starts so is a criterion that does not apply to this deployment (an
 # Ascend-only check on a CPU host). Any other skip is a criterion that was not measured, and
 # a suite with one is INCOMPLETE, never PASS.
@@ -116,6 +118,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[profile_key] = profile
     config.stash[plan_key] = plan
     config.stash[outcomes_key] = defaultdict(Counter)
+    config.stash[figures_key] = defaultdict(list)
+    config.pluginmanager.register(JunitFigures(config), "ascend-oss-junit-figures")
     store = ResultsStore(settings.results_dir)
     store.data["interrupted"] = True  # until pytest_sessionfinish says otherwise
     store.data["settings"] = settings.public()
@@ -268,6 +272,7 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
             for line in advice:  # before anything starts: the command cannot pass them all
                 say(f"preflight: {line}")
             results_store.data["command_advice"] = advice
+            cards = _device_plan(config, s, argv, env, say, results_store)
             processes = config.stash.setdefault(process_key, [])
 
             def started(proc) -> None:  # teardown first, before any waiting
@@ -275,7 +280,8 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
                 processes.append(proc)
 
             _, endpoint = launch(argv, s.results_dir, s.startup_timeout, env=env,
-                                 api_key=s.api_key, on_start=started, progress=say)
+                                 api_key=s.api_key, on_start=started, progress=say,
+                                 cards=cards)
             if s.model_name:
                 endpoint.model = s.model_name
     except (StartupError, PreflightError, ValueError) as exc:
@@ -342,6 +348,46 @@ def _launch_command(s: settings_mod.Settings, say: Callable[[str], None]
         ) from None
 
 
+def _device_plan(config: pytest.Config, s: settings_mod.Settings, argv: list[str],
+                 env: dict[str, str] | None, say: Callable[[str], None], store: ResultsStore
+                 ) -> tuple[int, ...] | None:
+    """Launch mode on a host with NPUs (or with --devices): which cards the server under test
+    gets, kept for the extra servers' loans; printed and recorded. None: nothing to plan (no
+    NPU, or the embedded CPU server), servers start as they always did."""
+    if s.mode != "launch":
+        return None
+    import os
+
+    plan = devices.plan(s.devices, os.environ if env is None else env, argv_tools.ranks(argv),
+                        devices.npu_smi_info())
+    if plan is None:
+        return None
+    config.stash[devices_key] = plan
+    store.data["devices"] = plan.public()
+    say(plan.describe())
+    return plan.server
+
+
+def _lend_cards(config: pytest.Config, label: str, argv: list[str]
+                ) -> tuple[tuple[int, ...] | None, str | None]:
+    """(cards of its own for an extra server, or why there are none); (None, None) when no
+    device plan is in force."""
+    plan = config.stash.get(devices_key, None)
+    if plan is None:
+        return None, None
+    need = argv_tools.ranks(argv)
+    cards = plan.lend(label, need)
+    config.stash[results_key].data["devices"] = plan.public()
+    return (cards, None) if cards is not None else (None, plan.shortage(label, need))
+
+
+def _give_back_cards(config: pytest.Config, label: str, released: dict | None) -> None:
+    plan = config.stash.get(devices_key, None)
+    if plan is not None:
+        plan.give_back(label, released)
+        config.stash[results_key].data["devices"] = plan.public()
+
+
 def _server_version(endpoint: Endpoint, api_key: str | None) -> str | None:
     with sync_client(endpoint.base_url, api_key, "probe") as http:
         return vllm.version(http)
@@ -365,7 +411,9 @@ def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoin
     launched once per label for the session and always stopped: another dtype (embedded only),
     or its pooling twin (launched and embedded servers), which serves the last-layer hidden
     states of the same weights through the same stack. None for an attached server, whose twins
-    the user names (--pooling-url)."""
+    the user names (--pooling-url). Under a device plan the twin runs on cards of its own;
+    ``devices.NoCards`` when none are free (the criterion is then not measured, never
+    blamed on the deployment)."""
     from .suites.precision.hidden import pooling_argv
 
     s = ascend_settings
@@ -386,10 +434,17 @@ def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoin
                 argv, env = _embedded_command(dtype=dtype, log=lambda m: None, **small)
             if pooling:
                 argv = pooling_argv(argv, request.config.stash.get(version_key, None))
+            cards, shortage = _lend_cards(request.config, label, argv)
+            if shortage:
+                raise devices.NoCards(shortage)
+
+            def started(proc) -> None:  # teardown first; the cards go back once released
+                request.addfinalizer(lambda: (proc.stop(), _give_back_cards(
+                    request.config, label, proc.released)))
+
             _, twins[label] = launch(
                 argv, s.results_dir / label, s.startup_timeout, env=env, api_key=s.api_key,
-                on_start=lambda proc: request.addfinalizer(proc.stop),
-                progress=lambda m: progress(f"{label}: {m}"))
+                on_start=started, progress=lambda m: progress(f"{label}: {m}"), cards=cards)
         return twins[label]
 
     return start
@@ -415,14 +470,19 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
     stopped at the end. Attached runs use the URL the user gave (``--<name>-url``)."""
     s = ascend_settings
     processes: list = []          # every process of the variant up now, or starting
+    starting: list[str] = []      # the variant whose process is starting (its cards lent)
     alive: dict[str, Variant] = {}
     seen: dict[str, Variant] = {}
 
     def stop_alive() -> None:
         for proc in processes:
             proc.stop()
+        released = processes[-1].released if processes else None  # one process: no ladder
+        for name in {*alive, *starting}:
+            _give_back_cards(request.config, f"variant-{name}", released)
         processes.clear()
         alive.clear()
+        starting.clear()
 
     request.addfinalizer(stop_alive)  # before any launch: Ctrl-C while one starts stops it
 
@@ -446,7 +506,13 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
         stop_alive()
         if s.mode == "launch":
             argv, env = argv_tools.with_flags(argv_tools.split_command(s.server_cmd), flags), None
+            cards, shortage = _lend_cards(request.config, f"variant-{name}", argv)
+            if shortage:
+                seen[name] = Variant(name, flags, absent=shortage)
+                return seen[name]
+            starting.append(name)
         else:
+            cards = None
             from .embedded.serve import SMALL_KV_CACHE_GIB  # only when embedded
 
             argv, env = _embedded_command(log=lambda m: None, extra=flags,
@@ -455,7 +521,7 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
             _, endpoint = launch(
                 argv, s.results_dir / f"variant-{name}", s.startup_timeout, env=env,
                 api_key=s.api_key, on_start=processes.append, ladder=False,
-                progress=lambda m: progress(f"variant {name}: {m}"))
+                progress=lambda m: progress(f"variant {name}: {m}"), cards=cards)
         except StartupError as exc:
             stop_alive()
             seen[name] = Variant(name, flags, error=str(exc))
@@ -523,17 +589,22 @@ def client(server: Endpoint, ascend_settings) -> Client:
 
 class Recorder:
     """``record(name, value, threshold=None, unit=None, source=None)``: a measured figure, kept
-    in results.json and as a JUnit property (``node.user_properties`` survives xunit2 and xdist).
-    ``record.gate(gate)`` records a gate's value, bound, unit and source and returns the gate."""
+    in results.json and in JUnit XML: as ``name=value`` lines of the testcase's system-out
+    under pytest's default xunit2 (whose schema allows no per-test properties), as properties
+    under xunit1 (report/junit.py). ``record.gate(gate)`` records a gate's value, bound, unit
+    and source and returns the gate."""
 
     def __init__(self, node: pytest.Item, store: ResultsStore):
         self.node, self.store = node, store
 
     def __call__(self, name: str, value: Any, threshold: Any = None, unit: str | None = None,
                  source: str | None = None) -> Any:
-        self.node.user_properties.append((name, value))
-        if threshold is not None:
-            self.node.user_properties.append((f"{name}.threshold", threshold))
+        pairs = [(name, value)] + ([(f"{name}.threshold", threshold)]
+                                   if threshold is not None else [])
+        if _junit_family(self.node.config) == "xunit1":
+            self.node.user_properties.extend(pairs)
+        else:
+            self.node.config.stash[figures_key][self.node.nodeid].extend(pairs)
         self.store.measure(self.node.nodeid, name, value, threshold, unit, source)
         return value
 
@@ -549,6 +620,40 @@ def record(request: pytest.FixtureRequest, results_store: ResultsStore) -> Recor
 
 
 # --- reporting -------------------------------------------------------------------------------
+
+def _junit_family(config: pytest.Config) -> str | None:
+    """The family of the JUnit file this run writes (None: it writes none)."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    return None if xml is None else xml.family
+
+
+class JunitFigures:
+    """Writes each test's figures as ``name=value`` lines of its JUnit system-out (xunit2).
+    Registered per session in pytest_configure, so it knows the session's config."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)  # before junitxml closes the testcase at this report
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        figures = self.config.stash[figures_key].pop(report.nodeid, None)
+        from _pytest.junitxml import xml_key
+
+        xml = self.config.stash.get(xml_key, None)
+        if not figures or xml is None:
+            return
+        import xml.etree.ElementTree as ET
+
+        from .report.junit import figure_lines
+
+        out = ET.Element("system-out")
+        out.text = figure_lines(figures)
+        xml.node_reporter(report).append(out)
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):

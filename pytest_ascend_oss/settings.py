@@ -8,6 +8,7 @@ and the README documents it.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -139,6 +140,28 @@ def int_list(text: str) -> str:
     return text
 
 
+def card_ids(text: str) -> tuple[int, ...]:
+    """NPU ids as ``0-7``, ``0,2,4`` or ``0-3,6`` -> the ids in the given order, each once.
+    (The device plan, server/devices.py, reads ``--devices`` and ASCEND_RT_VISIBLE_DEVICES
+    with it.)"""
+    cards: list[int] = []
+    for item in (part.strip() for part in text.split(",")):
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
+        if not match:
+            raise ValueError(f"{item!r} is not a card id or a range (give e.g. 0-7, or 0,2,4)")
+        first, last = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if last < first:
+            raise ValueError(f"the range {item!r} runs backwards")
+        cards += [c for c in range(first, last + 1) if c not in cards]
+    return tuple(cards)
+
+
+def card_list(text: str) -> str:
+    """A card list, checked and kept as text (the device plan parses it again)."""
+    card_ids(text)
+    return text
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("base_url", "attach to a running server at URL (never launched or killed)", url,
            metavar="URL"),
@@ -213,6 +236,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("long_context_results", "features: a results.json whose long-context grid at "
            "131,072 tokens decides the 131K row (default: this session's own run)", Path,
            metavar="FILE"),
+    Option("devices", "launch mode on an Ascend host: the NPUs this run may use, e.g. 0-7 or "
+           "0,2,4 (default: every card npu-smi lists). The server under test keeps the cards "
+           "ASCEND_RT_VISIBLE_DEVICES names, else takes the first it needs; the pooling twin "
+           "and each features variant get free cards of their own", card_list,
+           metavar="LIST"),
     Option("api_key", "API key sent as a bearer token (default: from the environment; never "
            "printed or written)", Secret, secret=True, metavar="KEY",
            extra_env=("VLLM_API_KEY",)),
@@ -294,6 +322,7 @@ class Settings:
     ep_url: str | None = None
     chunked_prefill_url: str | None = None
     long_context_results: Path | None = None
+    devices: str | None = None
     api_key: Secret | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 

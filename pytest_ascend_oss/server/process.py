@@ -22,10 +22,16 @@ _LIVE: set[ServerProcess] = set()
 
 
 class ServerProcess:
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None):
+    """``cards``: the NPUs the server was put on (the device plan's); its stop then waits until
+    npu-smi shows them released, so the next server on them is not refused (devices.py)."""
+
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None,
+                 cards: tuple[int, ...] | None = None):
         self.argv = argv
         self.log_path = Path(log_path)
         self.env = env
+        self.cards = cards
+        self.released: dict | None = None  # what the wait for the cards saw, after stop()
         self.popen: subprocess.Popen | None = None
         self.watchdog: subprocess.Popen | None = None
         self._watch_fd: int | None = None
@@ -89,10 +95,12 @@ class ServerProcess:
         except FileNotFoundError:
             return ""
 
-    def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM the group, wait up to ``grace`` seconds, SIGKILL whatever is left. Idempotent."""
-        if self.popen is None:
+    def stop(self, grace: float = 20.0, wait_cards: bool = True) -> None:
+        """SIGTERM the group, wait up to ``grace`` seconds, SIGKILL whatever is left; then, for
+        a server on planned cards, wait until the cards are released. Idempotent."""
+        if self.popen is None or self not in _LIVE:
             return
+        pids = {self.popen.pid, *(p.pid for p in _descendants(self.popen.pid))}
         self._stand_down_watchdog()
         take_down(self.popen.pid, grace, reap=self.popen.poll)
         try:
@@ -100,6 +108,10 @@ class ServerProcess:
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
             pass
         _LIVE.discard(self)
+        if self.cards and wait_cards:
+            from .devices import wait_released
+
+            self.released = wait_released(pids, self.cards)
 
 
 STAND_DOWN = b"x"  # written to the watchdog's pipe by a normal stop
@@ -167,4 +179,4 @@ def _group_alive(pgid: int) -> bool:
 def _stop_all() -> None:
     """Last line of defence: an interpreter that exits with servers up takes them down."""
     for server in list(_LIVE):
-        server.stop(grace=5.0)
+        server.stop(grace=5.0, wait_cards=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from browser import chromium, open_page
+from junit_schema import problems
 from pytest_output import before_recap
 
 from conftest import FAKE_CMD, FAKE_VLLM, alive, pids_in
@@ -179,7 +180,7 @@ def test_smoke_suite_passes_against_the_embedded_server(pytester):
     result = pytester.runpytest_subprocess("-m", "smoke", f"--junitxml={junit}", "-p",
                                            "no:cacheprovider", timeout=900)
     out = result.stdout.str()
-    result.assert_outcomes(passed=15, skipped=3)  # the ladder check included
+    result.assert_outcomes(passed=16, skipped=3)  # the ladder check and the canary's words
     assert "server ready in" in out and "smoke         PASS" in out
     results = json.loads((pytester.path / "results" / "results.json").read_text())
     assert results["environment"]["vllm"] and results["environment"]["torch"]
@@ -316,3 +317,48 @@ def test_an_unmeasured_criterion_is_never_a_pass(pytester, monkeypatch, fake_env
     assert results["interrupted"] is False and "running" not in results
     result.stdout.fnmatch_lines(["*performance*INCOMPLETE*(1 passed, 1 skipped)*",
                                  "*smoke*PASS*(1 not_applicable, 1 passed)*"])
+
+
+FIGURES_TEST = """
+import pytest
+
+@pytest.mark.smoke
+def test_measures(record):
+    record("median TTFT", 12.5, threshold="< 100", unit="ms")
+    record("note", "two\\nlines")
+
+@pytest.mark.smoke
+def test_measures_and_fails(record):
+    record("recall", 0.8, threshold=">= 1")
+    assert False, "figures of a failed test are kept too"
+"""
+
+
+@pytest.mark.parametrize("family", ["xunit2", "xunit1"])
+def test_junit_is_schema_valid_and_keeps_every_figure(pytester, family):
+    """pytest's default xunit2 allows no per-test properties (Jenkins' xUnit plugin refuses
+    them): the figures are name=value lines of system-out there, properties under xunit1."""
+    from pytest_ascend_oss.report.junit import read_figures
+
+    pytester.makepyfile(test_figures=FIGURES_TEST)
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest_subprocess(
+        "-m", "smoke", f"--junitxml={junit}", "-o", f"junit_family={family}",
+        "-p", "no:cacheprovider", "--base-url", "http://127.0.0.1:9")
+    result.assert_outcomes(passed=1, failed=1)
+    import xml.etree.ElementTree as ET
+
+    cases = {c.get("name"): c for c in ET.parse(junit).iter("testcase")}
+    if family == "xunit2":
+        assert problems(junit) == []
+        for case in cases.values():  # the run's context stays in suite properties
+            assert case.find("properties") is None
+        figures = read_figures(cases["test_measures"].find("system-out").text)
+        assert figures == {"median TTFT": "12.5", "median TTFT.threshold": "< 100",
+                           "note": "two\nlines"}
+        failed = read_figures(cases["test_measures_and_fails"].find("system-out").text)
+        assert failed == {"recall": "0.8", "recall.threshold": ">= 1"}
+    else:
+        props = {p.get("name"): p.get("value")
+                 for p in cases["test_measures"].find("properties")}
+        assert props["median TTFT"] == "12.5" and props["median TTFT.threshold"] == "< 100"

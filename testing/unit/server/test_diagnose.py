@@ -94,3 +94,63 @@ def test_first_error_is_the_cause_not_its_consequences():
             "(Worker pid=3) ERROR 11-27 [multiproc_executor.py:1063] NotImplementedError\n")
     assert first_error(bare) == "NotImplementedError"
     assert first_error("INFO all good\n") is None
+
+
+# Log lines as the cited upstream threads show them (diagnose.py names each), with the
+# diagnosis each must get and whether the fallback ladder may climb.
+UPSTREAM_LINES = [
+    # vllm_ascend/worker/worker.py:265-278 at v0.18.0rc1; vllm-ascend #8621, #7308
+    (("(EngineCore pid=634) ValueError: Free memory on device (3.27/60.96 GiB) on startup is "
+     "less than desired GPU memory utilization (0.9, 54.86 GiB). Decrease GPU memory "
+     "utilization or reduce GPU memory used by other processes."),
+     "card held by another process", False),
+    # vllm-ascend #3479
+    (("(EngineCore_DP0 pid=3132) ERROR 10-15 16:32:16 [core.py:708] EL0004: [PID: 3132] "
+     "2025-10-15-16:32:16.417.528 Failed to allocate memory."), "ACL out of memory (EL0004)",
+     True),
+    # vllm-ascend #3263 (the extend info of an AI Core exception, error code 507015)
+    (("[rank0]:        The extend info: errcode:(0x800000, 0x4000, 0) errorStr: The DDR address "
+     "of the MTE instruction is out of range.CCU instruction address check error."),
+     "AI Core exception: MTE address out of range (507015)", True),
+    # vllm-ascend #486
+    (("[rank1]: EI0006: [PID: 1292363] 2025-04-08-18:07:20.444.436 Getting socket times out. "
+     "Reason: Remote Rank did not send the data in time."), "HCCL communication failure", True),
+    # vllm-ascend #5461 (newer CANN wording)
+    (("[PID: 749] 2025-12-29-03:16:15.787.356 Get_Socket_Timeout(EI0006): Getting socket times "
+     "out."), "HCCL communication failure", True),
+    # vllm-ascend #3162
+    (("[rank1]: EI0009: [PID: 2225827] 2025-09-24-20:59:48.119.066 Transport init error. Reason: "
+     "[Create][DestLink]Create Dest error!"), "HCCL communication failure", True),
+    # vllm-ascend #1704 (its title), the TP / PP variants' failure
+    (("[ERROR] 2025-07-10-10:00:00 (PID:1, Device:1, RankID:1) ERR02200 DIST call hccl api "
+     "failed."), "HCCL communication failure", True),
+]
+
+
+@pytest.mark.parametrize(("line", "name", "climb"), UPSTREAM_LINES,
+                         ids=[name for _, name, _ in UPSTREAM_LINES])
+def test_upstream_log_lines_get_their_diagnosis(line, name, climb):
+    signature, quoted = find_fatal("INFO starting\n" + line + "\n")
+    assert (signature.name, signature.climb) == (name, climb)
+    assert quoted == line
+
+
+def test_507015_is_not_called_a_shortage_of_streams():
+    signature, _ = find_fatal("RuntimeError: ACL stream synchronize failed, error code is 507015")
+    assert "MTE" in signature.name and "streams" not in signature.remedy
+
+
+def test_a_process_id_is_not_an_error_code():
+    """vLLM prefixes every line with the process id; 6-7 digit ids are normal on NPU hosts
+    (vllm-ascend #8393: pid=1802921)."""
+    for line in ("(EngineCore pid=1507903) INFO 12-07 [core.py:90] ready",
+                 "(Worker_TP0 pid=507903) INFO loading weights",
+                 "(EngineCore pid=2507015) INFO capture sizes [1, 2, 4]"):
+        assert find_fatal(line) is None, line
+    assert find_fatal("RuntimeError: 507903 ACL graph capture error")[0].name == \
+        "ACL graph capture error 507903"
+
+
+def test_the_kv_cache_budget_remedy_says_which_vllm_ascend_honours_it():
+    signature, _ = find_fatal("ValueError: No available memory for the cache blocks")
+    assert "#8289" in signature.remedy and "--gpu-memory-utilization" in signature.remedy
