@@ -67,7 +67,7 @@ def arch() -> dict:
 def recipe() -> dict:
     """What a cached build was made from: a retrained canary invalidates the cache."""
     return {"name": MODEL_NAME, "arch": arch(), "canary_sha256": cache.sha256_file(CANARY_WEIGHTS),
-            "version": 3}
+            "version": 4}  # 4: tokenizer_config names PreTrainedTokenizerFast (vLLM 0.18)
 
 
 def model_dir(perturb: float = 0.0) -> Path:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from ..gptoss.vocab import vocab_dir
 from ..server import argv as argv_tools
+from ..server.stack import serving_version
 from .model import MAX_MODEL_LEN, MODEL_NAME, ensure_model
 
 # On CPU vLLM sizes the KV cache as a fraction of the NUMA node's memory and refuses to start
@@ -56,7 +58,32 @@ def embedded_command(
     env = engine_environment(os.environ, sorted(os.sched_getaffinity(0)), kv_cache_gib,
                              argv_tools.ranks(argv))
     env["TIKTOKEN_ENCODINGS_BASE"] = str(vocab_dir())
+    if not serving_version(None).has("cpu_runs_without_preload"):
+        env["LD_PRELOAD"] = cpu_preload(env.get("LD_PRELOAD", ""))
     return argv, env
+
+
+def cpu_preload(given: str) -> str:
+    """LD_PRELOAD for a vLLM CPU build that refuses to start without tcmalloc and Intel's
+    OpenMP (vLLM 0.18: server/stack.py, row cpu_runs_without_preload): Debian's
+    libtcmalloc-minimal4 and the intel-openmp wheel's libiomp5.so in this Python's prefix."""
+    import ctypes.util
+
+    wanted = []
+    if "libtcmalloc" not in given:
+        found = ctypes.util.find_library("tcmalloc_minimal")
+        if not found:
+            raise ImportError("vLLM before 0.19 on CPU needs libtcmalloc_minimal.so.4 "
+                              "preloaded: install Debian's libtcmalloc-minimal4 "
+                              "(scripts/vllm018.sh does)")
+        wanted.append(found)
+    if "libiomp" not in given:
+        iomp = Path(sys.prefix) / "lib" / "libiomp5.so"
+        if not iomp.is_file():
+            raise ImportError(f"vLLM before 0.19 on CPU needs libiomp5.so preloaded: {iomp} "
+                              "is missing (pip install intel-openmp; scripts/vllm018.sh does)")
+        wanted.append(str(iomp))
+    return " ".join(part for part in (given, *wanted) if part)
 
 
 def engine_environment(environ, cpus: list[int], kv_cache_gib: str = KV_CACHE_GIB,

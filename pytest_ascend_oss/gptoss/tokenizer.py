@@ -7,6 +7,7 @@ transformers' TikTokenConverter, so nothing about the encoding is restated here.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from unittest import mock
 
@@ -61,6 +62,14 @@ def write_tokenizer(vocab_dir: Path, out_dir: Path, model_max_length: int) -> No
         model_max_length=model_max_length,
     )
     fast.save_pretrained(out_dir)
+    # transformers 5 names its own backend class ("TokenizersBackend"), which the transformers 4
+    # of older vLLM releases (4.57 beside vLLM 0.18, the vLLM vllm-ascend 0.18 pins) cannot load;
+    # gpt-oss-20b's own tokenizer_config.json names PreTrainedTokenizerFast, which both load.
+    config_path = Path(out_dir) / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
+                           encoding="utf-8")
 
     reference = tiktoken.Encoding(
         spec["name"], pat_str=spec["pat_str"], mergeable_ranks=spec["mergeable_ranks"],

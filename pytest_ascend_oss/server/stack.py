@@ -40,6 +40,14 @@ DIFFERENCES: tuple[Difference, ...] = (
         "(the /pooling body's 'task', vllm/entrypoints/pooling/pooling/protocol.py), which "
         "the suite always sends.",
     ),
+    Difference(
+        "cpu_runs_without_preload",
+        "0.19.0",
+        "the CPU worker starts without tcmalloc and Intel OpenMP in LD_PRELOAD (it warns)",
+        "vllm/v1/worker/cpu_worker.py: init_device's check_preloaded_libs raises RuntimeError "
+        "('libtcmalloc is not found in LD_PRELOAD') in the 0.18.0 and 0.18.1 wheels and only "
+        "logs a warning from 0.19.0. Matters for the embedded CPU server only.",
+    ),
 )
 _BY_KEY = {d.key: d for d in DIFFERENCES}
 
