@@ -550,10 +550,14 @@ def _figure(value: float | None, decimals: int) -> str:
 
 
 def _default_tests_dir() -> Path | None:
-    """The acceptance suite beside the package in a checkout (pip install -e .); a wheel
-    install has none, and ``--tests DIR`` names it."""
-    tests = Path(__file__).resolve().parents[1] / "tests"
-    return tests if (tests / "test_selfcheck.py").is_file() else None
+    """The acceptance suite: tests/ beside the package in a checkout (pip install -e .), else
+    the copy a wheel ships as pytest_ascend_oss/acceptance (setup.py); ``--tests DIR`` names
+    another."""
+    for tests in (Path(__file__).resolve().parents[1] / "tests",
+                  Path(__file__).resolve().parent / "acceptance"):
+        if (tests / "test_selfcheck.py").is_file():
+            return tests
+    return None
 
 
 def _selfcheck(args: argparse.Namespace) -> int:

@@ -271,6 +271,7 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
             advice = preflight(argv, env)
             for line in advice:  # before anything starts: the command cannot pass them all
                 say(f"preflight: {line}")
+            _software_check(host_environment, say, results_store)
             results_store.data["command_advice"] = advice
             cards = _device_plan(config, s, argv, env, say, results_store)
             processes = config.stash.setdefault(process_key, [])
@@ -346,6 +347,21 @@ def _launch_command(s: settings_mod.Settings, say: Callable[[str], None]
             "pip install 'pytest-ascend-oss[embedded]' (scripts/setup.sh does), or name a server "
             "with --base-url or --server-cmd"
         ) from None
+
+
+def _software_check(env: dict, say: Callable[[str], None], store: ResultsStore) -> None:
+    """The guide's software minimums, said before a launch on an Ascend host: a wrong stack is
+    known before half an hour of graph capture. It decides the smoke criterion (which judges
+    the same record); it never stops the run."""
+    if not env.get("ascend_host"):
+        return
+    problems = environment.software_problems(env)
+    store.data["software_check"] = problems
+    for component, problem in problems.items():
+        say(f"software check: {component}: {problem} (guide: 环境要求; the smoke suite "
+            "judges it)")
+    if not problems:
+        say("software check: CANN, torch, torch_npu and vllm-ascend meet the guide's minimums")
 
 
 def _device_plan(config: pytest.Config, s: settings_mod.Settings, argv: list[str],
@@ -730,8 +746,10 @@ def _junit_suite_properties(config: pytest.Config, store: ResultsStore) -> None:
     if xml is None:
         return
     for key, value in store.data.get("environment", {}).items():
-        if key != "npu_smi" and value is not None:
-            xml.add_global_property(f"env.{key}", value)
+        if key == "npu_smi" or value is None:
+            continue
+        for name, item in (value.items() if isinstance(value, dict) else [(None, value)]):
+            xml.add_global_property(f"env.{key}.{name}" if name else f"env.{key}", item)
     server = store.data.get("server", {})
     for key in ("mode", "base_url", "model", "ladder_rung", "startup_s", "vllm_version_reported",
                 "fallback", "error"):

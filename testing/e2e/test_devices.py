@@ -1,0 +1,101 @@
+"""Launch mode on a simulated Atlas host (testing/fakes/atlas.py: an npu-smi and a vllm
+stand-in that claim cards and refuse a busy one with vllm-ascend's own message): every extra
+server on cards of its own, a shortage said as "not measured", a busy card diagnosed with who
+holds it, and a stopped server's cards waited for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ATLAS = Path(__file__).resolve().parents[1] / "fakes" / "atlas.py"
+EXTRA_SERVERS = """
+import json
+import pytest
+from pytest_ascend_oss.server.devices import NoCards
+
+@pytest.mark.features
+def test_extra_servers(server, twin_server, server_variant):
+    seen = {}
+    try:
+        seen["twin"] = twin_server("pooling-twin", pooling=True).base_url
+    except NoCards as exc:
+        seen["twin"] = f"no cards: {exc}"
+    tp = server_variant("tp", ["--tensor-parallel-size", "2"])
+    seen["tp"] = tp.endpoint.base_url if tp.endpoint else (tp.absent or tp.error)
+    with open("seen.json", "w") as f:
+        json.dump(seen, f)
+"""
+
+
+@pytest.fixture
+def atlas(tmp_path, monkeypatch, fake_env):
+    """An 8-card host: the stand-ins first on PATH; returns (bin directory, state directory)."""
+    bin_dir = Path(subprocess.run([sys.executable, str(ATLAS), "install", str(tmp_path / "atlas"),
+                                   "8"], capture_output=True, text=True, check=True).stdout.strip())
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.delenv("ASCEND_RT_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("FAKE_MODE", "serve")
+    return bin_dir, tmp_path / "atlas" / "state"
+
+
+def _run(pytester, bin_dir, *args):
+    pytester.makepyfile(test_extra=EXTRA_SERVERS)
+    result = pytester.runpytest_subprocess(
+        "--server-cmd", f"{bin_dir}/vllm serve /models/gpt-oss-20b --dtype bfloat16",
+        "-p", "no:cacheprovider", "-s", *args, timeout=180)
+    results = json.loads((pytester.path / "results" / "results.json").read_text())
+    return result, results
+
+
+def test_eight_cards_every_server_on_cards_of_its_own(pytester, atlas, monkeypatch):
+    bin_dir, _ = atlas
+    monkeypatch.setenv("FAKE_RELEASE_S", "3")  # a stopped server's card comes back 3 s later
+    result, results = _run(pytester, bin_dir, "--devices", "0-7")
+    out = result.stdout.str()
+    result.assert_outcomes(passed=1)
+    assert "device plan: cards 0,1,2,3,4,5,6,7 (--devices); server under test on 0" in out
+    seen = json.loads((pytester.path / "seen.json").read_text())
+    assert seen["twin"].startswith("http://") and seen["tp"].startswith("http://"), seen
+    plan = results["devices"]
+    assert plan["server"] == [0]
+    loans = {e["server"]: e for e in plan["extra_servers"]}
+    assert loans["pooling-twin"]["cards"] == [1]
+    assert loans["variant-tp"]["cards"] == [2, 3]  # TP2: two cards, neither the twin's
+    assert "Free memory on device" not in out
+    # the variant stopped at the session's end; its cards were waited for, not assumed free
+    released = loans["variant-tp"]["released"]
+    assert released["released"] is True and released["waited_s"] >= 2, released
+
+
+def test_one_card_extra_servers_are_not_measured_not_failed(pytester, atlas):
+    bin_dir, _ = atlas
+    result, results = _run(pytester, bin_dir, "--devices", "0")
+    result.assert_outcomes(passed=1)
+    seen = json.loads((pytester.path / "seen.json").read_text())
+    assert seen["twin"].startswith("no cards: the pooling-twin server needs 1 card of its own "
+                                   "beside the server under test's 0"), seen
+    assert "needs 2 cards" in seen["tp"] and "of which none free" in seen["tp"], seen
+    assert [e["cards"] for e in results["devices"]["extra_servers"]] == [None, None]
+    assert "Free memory on device" not in result.stdout.str()
+
+
+def test_a_card_held_by_someone_else_is_diagnosed_with_its_holder(pytester, atlas):
+    bin_dir, state = atlas
+    squatter = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (state / "card-0.json").write_text(json.dumps({"pid": squatter.pid}))
+        result, results = _run(pytester, bin_dir)  # cards from npu-smi: all 8, server on 0
+        out = result.stdout.str()
+        assert result.ret == 1
+        assert "card held by another process" in out
+        assert f"card 0: pid {squatter.pid} VLLMWorker_TP" in out
+        assert "ladder tried" not in out  # neither a retry nor eager mode frees a card
+        assert results["devices"]["source"] == "npu-smi info"
+    finally:
+        squatter.kill()
+        squatter.wait()

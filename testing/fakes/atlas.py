@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""A simulated Atlas host for the plugin's own tests (never for acceptance runs): an ``npu-smi``
+and a ``vllm`` stand-in that share a directory of card claims.
+
+``atlas.py install DIR CARDS``  writes DIR/bin/npu-smi and DIR/bin/vllm (put DIR/bin first on
+                                PATH) and DIR/state/cards (the card count).
+``npu-smi info``                prints the cards and the processes holding them, in the layout
+                                vllm-ascend users paste (see server/devices.py); a claim is
+                                shown while its process lives, and FAKE_RELEASE_S seconds after
+                                (a card's memory comes back a moment after its process ends).
+``vllm ...``                    claims the cards ASCEND_RT_VISIBLE_DEVICES names (card 0 when
+                                unset); a card claimed by a live process is refused with
+                                vllm-ascend's own message (vllm_ascend/worker/worker.py at
+                                v0.18.0rc1) and exit 1; otherwise it becomes the fake vLLM
+                                server (fake_vllm.py) under the same pid, which holds the claim.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+HBM_TOTAL_MB = 65536
+SERVER_MB = 55124
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _state() -> Path:
+    return Path(os.environ["FAKE_ATLAS_DIR"]) / "state"
+
+
+def _claims() -> dict[int, dict]:
+    """card -> {"pid", "died"} for every claim still shown."""
+    linger = float(os.environ.get("FAKE_RELEASE_S", "0"))
+    shown = {}
+    for path in _state().glob("card-*.json"):
+        claim = json.loads(path.read_text())
+        if not _alive(claim["pid"]):
+            if claim.get("died") is None:
+                claim["died"] = time.time()
+                path.write_text(json.dumps(claim))
+            if time.time() - claim["died"] >= linger:
+                path.unlink(missing_ok=True)
+                continue
+        shown[int(path.stem.split("-")[1])] = claim
+    return shown
+
+
+def npu_smi() -> None:
+    if sys.argv[1:2] != ["info"]:
+        print(f"npu-smi stand-in: only 'info' is simulated, got {sys.argv[1:]}", file=sys.stderr)
+        sys.exit(2)
+    cards = int((_state() / "cards").read_text())
+    claims = _claims()
+    rule = "+" + "-" * 27 + "+" + "-" * 15 + "+" + "-" * 52 + "+"
+    print(rule)
+    print("| NPU   Name                | Health        | Power(W)    Temp(C)           "
+          "Hugepages-Usage(page)|")
+    print("| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  "
+          "HBM-Usage(MB)        |")
+    for card in range(cards):
+        used = 3400 + (SERVER_MB if card in claims else 0)
+        print(f"| {card:<5} 910B2               | OK            | 90.0        37          "
+              "      0    / 0             |")
+        print(f"| 0                         | 0000:C{card}:00.0  | 0           0    / 0      "
+              f"    {used:<5}/ {HBM_TOTAL_MB}         |")
+    print(rule)
+    print("| NPU     Chip              | Process id    | Process name             | "
+          "Process memory(MB)      |")
+    for card in range(cards):
+        if card in claims:
+            print(f"| {card:<7} 0                 | {claims[card]['pid']:<13} | VLLMWorker_TP"
+                  f"            | {SERVER_MB:<23} |")
+        else:
+            print(f"| No running processes found in NPU {card}" + " " * 40 + "|")
+    print(rule)
+
+
+def vllm() -> None:
+    visible = os.environ.get("ASCEND_RT_VISIBLE_DEVICES", "0")
+    cards = [int(c) for c in visible.split(",") if c.strip()]
+    held = _claims()
+    for card in cards:
+        if card in held:  # alive, or its memory not yet back
+            free_gib = (HBM_TOTAL_MB - 3400 - SERVER_MB) / 1024
+            print(f"(EngineCore pid={os.getpid()}) ValueError: Free memory on device "
+                  f"({free_gib:.2f}/60.96 GiB) on startup is less than desired GPU memory "
+                  "utilization (0.9, 54.86 GiB). Decrease GPU memory utilization or reduce GPU "
+                  "memory used by other processes.", flush=True)
+            sys.exit(1)
+    for card in cards:
+        (_state() / f"card-{card}.json").write_text(json.dumps({"pid": os.getpid()}))
+    os.execv(sys.executable, [sys.executable, str(HERE / "fake_vllm.py"), *sys.argv[1:]])
+
+
+def install(directory: Path, cards: int) -> Path:
+    """The stand-ins in ``directory``/bin; returns that bin directory."""
+    bin_dir, state = directory / "bin", directory / "state"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    state.mkdir(exist_ok=True)
+    (state / "cards").write_text(str(cards))
+    for name, role in (("npu-smi", "npu-smi"), ("vllm", "vllm")):
+        script = bin_dir / name
+        script.write_text(f"#!/bin/sh\nFAKE_ATLAS_DIR={directory} exec {sys.executable} "
+                          f"{Path(__file__).resolve()} {role} \"$@\"\n")
+        script.chmod(0o755)
+    return bin_dir
+
+
+if __name__ == "__main__":
+    role = sys.argv.pop(1)
+    if role == "install":
+        print(install(Path(sys.argv[1]), int(sys.argv[2])))
+    elif role == "npu-smi":
+        npu_smi()
+    else:
+        vllm()
