@@ -188,6 +188,51 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker("selfcheck")]
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Before anything starts: how many servers the selected tests will start, and about how
+    long their start-ups take at the profile's launch_estimate_s (graph capture takes minutes
+    on an NPU: nobody should start a three-hour run by accident)."""
+    config = session.config
+    if settings_key not in config.stash or config.stash[settings_key].mode == "attach":
+        return
+    servers = planned_servers(session.items)
+    if not servers:
+        return
+    profile = config.stash[profile_key]
+    estimate = (f"; about {len(servers) * profile.launch_estimate_s / 60:.0f} min of start-up "
+                f"at {profile.launch_estimate_s:g} s each (profile {profile.name}, "
+                "launch_estimate_s)" if profile.launch_estimate_s else "")
+    config.stash[results_key].data["planned_servers"] = servers
+    _progress_printer(config)(f"this run starts {len(servers)} server(s): "
+                              f"{', '.join(servers)}{estimate}")
+
+
+def planned_servers(items: list[pytest.Item]) -> list[str]:
+    """The servers the selected acceptance tests start, by the fixtures they use: the server
+    under test, the pooling twin, and each features variant (the parallel rows by their
+    parameter)."""
+    servers: list[str] = []
+
+    def add(name: str) -> None:
+        if name not in servers:
+            servers.append(name)
+
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "server" in names:
+            add("server under test")
+        if "pooling_twin" in names:
+            add("pooling twin")
+        if "eager" in names:
+            add("variant eager")
+        callspec = getattr(item, "callspec", None)
+        if "server_variant" in names and callspec is not None and "row" in callspec.params:
+            add(f"variant {callspec.params['row']}")
+        elif "server_variant" in names and item.name.startswith("test_long_prompt_under"):
+            add("variant chunked_prefill")
+    return servers
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize the acceptance tests from the settings and the profile: ``concurrency`` (the
     profile's performance levels) in tests marked ``performance``; ``grid_case`` (the guide's

@@ -96,7 +96,9 @@ SCHEMA: dict[str, dict[str, type]] = {
         "multi_turn": bool,
     },
 }
-META_KEYS = {"description": str}
+# Optional, per profile: what the profile is, and how long one server launch takes there (its
+# start-up and graph capture), for the estimate printed before a run starts its servers.
+META_KEYS = {"description": str, "launch_estimate_s": float}
 # Restated, not imported (this module imports nothing of the package); a project test pins that
 # they agree with metrics.latency.STATISTICS and suites.long_context.cases.VARIANT_DEPTH.
 STATISTICS = ("mean", "median", "p90", "p99")
@@ -117,6 +119,7 @@ class Profile:
     source: Path
     description: str
     values: dict[str, dict[str, Any]]
+    launch_estimate_s: float | None = None
 
     def get(self, suite: str, key: str) -> Any:
         return self.values[suite][key]
@@ -160,7 +163,9 @@ def load(path: Path | None, profile: str) -> Profile:
         for key, kind in keys.items():
             if kind is float:
                 values[suite][key] = float(values[suite][key])
-    return Profile(profile, path, table.get("description", ""), values)
+    estimate = table.get("launch_estimate_s")
+    return Profile(profile, path, table.get("description", ""), values,
+                   float(estimate) if estimate is not None else None)
 
 
 def _validate(path: Path, profile: str, table: Any) -> None:

@@ -120,7 +120,7 @@ def eager(server, server_variant, table):
 
 @pytest.mark.parametrize("batch", [1, 4, 16], ids=lambda b: f"batch={b}")
 def test_graph_mode_matches_eager(batch, eager, server, reference_ids, prompts, limits, table,
-                                  ascend_settings, record):
+                                  ascend_settings, host_environment, record):
     """Greedy ids identical between graph mode and --enforce-eager, prompts sent alone and in
     concurrent batches (a capture bug shows at one batch size only)."""
     if batch not in limits["parity_batches"]:
@@ -138,7 +138,9 @@ def test_graph_mode_matches_eager(batch, eager, server, reference_ids, prompts, 
                  f"{result['identical']}/{result['prompts']} prompts identical", **result)
     assert passed, (f"batch {batch}: graph mode and eager gave different greedy ids for "
                     f"{result['prompts'] - result['identical']} of {result['prompts']} prompts "
-                    f"(bound {bound:g}): {result['differing'][:4]} {result['errors'][:2]}")
+                    f"(bound {bound:g}): {result['differing'][:4]} {result['errors'][:2]}"
+                    + (f"; {cause}" if (cause := parity.known_graph_cause(
+                        server.argv or [], host_environment.get("vllm_ascend"))) else ""))
 
 
 def test_graph_mode_decode_speed(eager, server, prompts, table, ascend_settings, record):

@@ -1,4 +1,4 @@
-"""Latency and throughput figures of one load run, with the definitions of ../shared/DESIGN.md.
+"""Latency and throughput figures of one load run (the definitions below; docs/performance.md).
 
 - TTFT: request start -> first event carrying a generated token. ``ttft_first_chunk``: start ->
   first event with non-empty ``choices`` (what vLLM's own benchmark calls TTFT).

@@ -97,3 +97,33 @@ def decode_tpot_ms(base_url: str, model: str, api_key, prompts: list[tuple[str, 
 
     tpots = asyncio.run(run())
     return statistics.median(tpots) if tpots else None
+
+
+# A known cause of graph-vs-eager disagreement for gpt-oss on vllm-ascend: with
+# cudagraph_mode FULL_DECODE_ONLY, releases before 0.20.2rc1 capture decode attention through a
+# kernel call without gpt-oss's attention sinks and sliding window (vllm_ascend/attention/
+# attention_v1.py, full_graph_fia, at v0.18.0rc1); fixed by vllm-ascend PRs #9165 and #8508.
+# The default (PIECEWISE on vllm-ascend 0.18) keeps attention outside the graph and is fine.
+FULL_DECODE_FIXED_IN = "0.20.2rc1"
+
+
+def known_graph_cause(argv: list[str], vllm_ascend: str | None) -> str | None:
+    """Why graph mode may disagree with eager for this command and vllm-ascend, if upstream
+    knows a reason; None otherwise."""
+    from packaging.version import InvalidVersion, Version
+
+    from ...server.argv import flag_value
+
+    config = flag_value(argv, "--compilation-config") or ""
+    if "FULL_DECODE_ONLY" not in config.upper():
+        return None
+    try:
+        fixed = vllm_ascend is not None and Version(vllm_ascend) >= Version(FULL_DECODE_FIXED_IN)
+    except InvalidVersion:
+        fixed = False
+    if fixed:
+        return None
+    return (f"known cause: cudagraph_mode FULL_DECODE_ONLY on vllm-ascend {vllm_ascend or '?'} "
+            f"(before {FULL_DECODE_FIXED_IN}) captures gpt-oss's decode attention without its "
+            "sinks and sliding window (fixed by vllm-ascend PRs #9165 and #8508): upgrade, or "
+            "use the default piecewise graph mode")
