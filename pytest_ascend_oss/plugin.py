@@ -455,6 +455,13 @@ def _server_version(endpoint: Endpoint, api_key: str | None) -> str | None:
 
 
 @pytest.fixture(scope="session")
+def serving_version(server: Endpoint, pytestconfig: pytest.Config) -> stack.ServingVersion:
+    """The serving vLLM's version and what it accepts (server/stack.py): a criterion that fails
+    for a known difference of that version says so."""
+    return pytestconfig.stash[version_key]
+
+
+@pytest.fixture(scope="session")
 def tool_parser_note(server: Endpoint) -> str:
     """Said in a tool-calling failure when the launched command has no tool parser: vLLM then
     drops gpt-oss's tool calls, and the failure is the command's, not the deployment's.

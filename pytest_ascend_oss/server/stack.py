@@ -41,6 +41,17 @@ DIFFERENCES: tuple[Difference, ...] = (
         "the suite always sends.",
     ),
     Difference(
+        "harmony_honours_tool_choice_none",
+        "0.24.0",
+        "gpt-oss chat answers carry no tool call when the request says tool_choice 'none'",
+        "vllm/entrypoints/openai/chat_completion/serving.py: through 0.23.0 the non-streaming "
+        "answer's harmony branch ('if self.use_harmony:', lines 1327-1356 in 0.18.0) fills "
+        "tool_calls from the tool parser whatever tool_choice says; from 0.24.0 gpt-oss goes "
+        "through the common parser, whose tool_choice 'none' branch builds a message without "
+        "calls (read in the 0.18.0, 0.19.0, 0.20.0, 0.21.0, 0.23.0 and 0.24.0 wheels). Seen on "
+        "vLLM 0.18 CPU: a get_weather call under tool_choice 'none' (docs/compatibility.md).",
+    ),
+    Difference(
         "cpu_runs_without_preload",
         "0.19.0",
         "the CPU worker starts without tcmalloc and Intel OpenMP in LD_PRELOAD (it warns)",
