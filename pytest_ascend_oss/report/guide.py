@@ -25,7 +25,7 @@ OUTCOME = {"passed": "✅ PASS", "failed": "❌ FAIL", "error": "❌ ERROR",
            "skipped": "⚠️ NOT MEASURED", "not_applicable": "— not applicable",
            "recorded": "📼 RECORDED"}
 ENVIRONMENT_KEYS = ("platform", "cpu", "python", "torch", "torch_npu", "vllm", "vllm_ascend",
-                    "transformers", "cann", "cann_source")
+                    "vllm_ascend_build", "transformers", "cann", "cann_source", "driver")
 
 
 class ReportError(ValueError):
@@ -137,6 +137,17 @@ def _environment(data: dict) -> list[str]:
               f"| ready after | {_cell(server.get('startup_s'))} s |",
               f"| served model | {_cell(server.get('model'))} |",
               f"| vLLM reported | {_cell(server.get('vllm_version_reported'))} |"]
+    serving = server.get("vllm_version") or {}
+    if serving.get("lacks"):  # the rows of server/stack.py this vLLM does not have
+        lines.append(f"| vLLM differences in force | {_cell(', '.join(serving['lacks']))} "
+                     f"({_cell(serving.get('source'))}) |")
+    plan = data.get("devices")
+    if plan:
+        loans = "; ".join(f"{e['server']}: {_cell(e.get('cards'))}"
+                          for e in plan.get("extra_servers") or [])
+        lines.append(f"| NPUs (device plan) | run {_cell(plan.get('cards'))} "
+                     f"({_cell(plan.get('source'))}); server under test "
+                     f"{_cell(plan.get('server'))}" + (f"; {loans}" if loans else "") + " |")
     if env.get("npu_smi"):
         lines += ["", "```text", str(env["npu_smi"]).strip(), "```"]
     return lines

@@ -126,3 +126,16 @@ def test_compare_matches_tests_across_rootdirs(tmp_path):
     text = _compared(tmp_path, PARTIAL, moved)
     assert "## 判定变化 / Criteria whose verdict changed\n\nNone." in text
     assert "| `test_guide_target[c=1-TTFT]` | median TTFT | 130.2 | 130.2 | 0 | +0.0 % |" in text
+
+
+def test_the_serving_versions_differences_and_the_device_plan_are_reported(tmp_path):
+    data = json.loads(json.dumps(PARTIAL))
+    data["server"]["vllm_version"] = {"version": "0.18.0", "source": "the server's /version",
+                                      "lacks": ["pooler_config_task"]}
+    data["devices"] = {"cards": [0, 1, 2], "source": "--devices", "server": [0],
+                       "extra_servers": [{"server": "pooling-twin", "needs": 1, "cards": [1]},
+                                         {"server": "variant-tp", "needs": 2, "cards": None}]}
+    text = guide.markdown(data, tmp_path)
+    assert "| vLLM differences in force | pooler_config_task (the server's /version) |" in text
+    assert ("| NPUs (device plan) | run [0, 1, 2] (--devices); server under test [0]; "
+            "pooling-twin: [1]; variant-tp: – |") in text
