@@ -1,7 +1,8 @@
 """``results/report.md``: one document in the deployment guide's structure, from a results
-directory: the environment and the exact server command, the verdict per suite and per
-criterion (value, bound, source), the guide's four result tables as the suites filled them, and
-the evidence files. A suite that did not run says so and gets no verdict.
+directory, in the order a reader wants it: the verdict per suite and what failed, the guide's
+four result tables as the suites filled them, the plots, the environment and the exact server
+command, every criterion (value, bound, source; folded, it is long) and the evidence files. A
+suite that did not run says so and gets no verdict.
 
 Written at the end of every session (partial and interrupted runs too) and by
 ``ascend-oss report RESULTS_DIR``. It reads only what the run wrote, so it can be rebuilt later.
@@ -64,8 +65,7 @@ def markdown(data: dict, results_dir: Path, figures: dict[str, Path] | None = No
     ran = verdicts(data)
     out = ["# gpt-oss-20b 部署验收报告 / Acceptance report", ""]
     out += _verdicts(data, ran) + [""]
-    out += _environment(data) + [""]
-    out += _criteria(data) + [""]
+    out += _failures(data) + [""]
     for suite, heading, name in GUIDE_TABLES:
         out += [f"## {heading}", ""]
         table = results_dir / name
@@ -87,6 +87,14 @@ def markdown(data: dict, results_dir: Path, figures: dict[str, Path] | None = No
         for caption, path in figures.items():
             rel = Path(path).resolve().relative_to(results_dir.resolve())
             out += [f"![{caption}]({rel.as_posix()})", "", f"*{caption}*", ""]
+    out += _environment(data) + [""]
+    # Folded: one row per criterion is 150 rows on a full run (GitLab and GitHub render the
+    # <details> of report.md too; report.html through markdown's md_in_html).
+    criteria = _criteria(data)
+    rows = len(criteria) - 4  # the heading, a blank line and the table's two header lines
+    summary = (f"<summary>判定 / Criteria: {rows} rows, each with its value, bound and source "
+               "(click to open)</summary>")
+    out += ['<details markdown="1">', summary, "", *criteria, "", "</details>", ""]
     out += _evidence(results_dir)
     return "\n".join(out).rstrip() + "\n"
 
@@ -121,6 +129,20 @@ def _verdicts(data: dict, ran: dict[str, str]) -> list[str]:
     profile = data.get("profile") or {}
     lines.append(f"Profile `{profile.get('name')}` ({profile.get('file')}); started "
                  f"{data.get('started')}, finished {data.get('finished', '(not finished)')}.")
+    return lines
+
+
+def _failures(data: dict) -> list[str]:
+    """What failed, right under the verdicts: one line per failed criterion, its first line."""
+    lines = ["## 未通过 / What failed", ""]
+    failed = [(nodeid, entry) for nodeid, entry in (data.get("tests") or {}).items()
+              if entry.get("outcome") in ("failed", "error")]
+    if not failed:
+        return lines + ["Nothing failed."]
+    for nodeid, entry in failed:
+        suites = ", ".join(entry.get("suites") or [])
+        why = _first_line(entry.get("message") or "") or entry["outcome"]
+        lines.append(f"- **{suites}** `{nodeid.split('::', 1)[-1]}`: {why}")
     return lines
 
 

@@ -139,3 +139,29 @@ def test_the_serving_versions_differences_and_the_device_plan_are_reported(tmp_p
     assert "| vLLM differences in force | pooler_config_task (the server's /version) |" in text
     assert ("| NPUs (device plan) | run [0, 1, 2] (--devices); server under test [0]; "
             "pooling-twin: [1]; variant-tp: – |") in text
+
+
+def test_verdicts_and_failures_lead_the_guides_tables_follow_the_criteria_fold(tmp_path):
+    (tmp_path / "performance.md").write_text("# 性能 Benchmark: measured\n\n| 并发数 | TTFT |\n")
+    text = guide.markdown(PARTIAL, tmp_path)
+    order = [text.index(h) for h in ("## 结论 / Verdict", "## 未通过 / What failed",
+                                     "## 精度对比 / Precision", "## 功能状态矩阵 / Feature matrix",
+                                     "## 环境 / Environment", '<details markdown="1">',
+                                     "## 判定 / Criteria", "</details>")]
+    assert order == sorted(order)
+    failed = text.split("## 未通过 / What failed")[1].split("##")[0]
+    assert "**performance** `test_guide_target[c=1-TTFT]`: AssertionError: median TTFT 130.2 ms" \
+        in failed
+    assert "<summary>判定 / Criteria: 3 rows" in text
+
+
+def test_the_html_draws_its_marks_and_needs_no_emoji_font(tmp_path):
+    from pytest_ascend_oss.report import html
+
+    page = html.render("| a | b |\n|---|---|\n| ✅ PASS | ❌ FAIL |\n| ⚠️ NOT MEASURED | 📼 ⬜ |\n"
+                       '\n<details markdown="1">\n<summary>s</summary>\n\n| x |\n|---|\n| y |'
+                       "\n\n</details>\n", tmp_path, "t")
+    for mark in ("✅", "❌", "⚠", "📼", "⬜", "\ufe0f"):
+        assert mark not in page, mark
+    assert page.count('<svg class="mark"') == 5
+    assert "<details>" in page and "<td>y</td>" in page  # markdown inside the fold is rendered
