@@ -4,6 +4,7 @@ nothing imports this module."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -23,7 +24,7 @@ from .server import argv as argv_tools
 from .server import devices, environment, stack
 from .server.launcher import Endpoint, StartupError, attach, launch
 from .server.liveness import down_reason
-from .server.preflight import PreflightError, preflight
+from .server.preflight import NO_TOOL_PARSER, PreflightError, preflight
 from .suites.long_context import cases as long_context_cases
 from .transport import vllm
 from .transport.client import Client
@@ -318,7 +319,8 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
                 say(f"preflight: {line}")
             _software_check(host_environment, say, results_store)
             results_store.data["command_advice"] = advice
-            cards = _device_plan(config, s, argv, env, say, results_store)
+            cards = _device_plan(config, s, argv, env, host_environment.get("npu_smi"), say,
+                                 results_store)
             processes = config.stash.setdefault(process_key, [])
 
             def started(proc) -> None:  # teardown first, before any waiting
@@ -410,17 +412,16 @@ def _software_check(env: dict, say: Callable[[str], None], store: ResultsStore) 
 
 
 def _device_plan(config: pytest.Config, s: settings_mod.Settings, argv: list[str],
-                 env: dict[str, str] | None, say: Callable[[str], None], store: ResultsStore
-                 ) -> tuple[int, ...] | None:
+                 env: dict[str, str] | None, smi: str | None, say: Callable[[str], None],
+                 store: ResultsStore) -> tuple[int, ...] | None:
     """Launch mode on a host with NPUs (or with --devices): which cards the server under test
     gets, kept for the extra servers' loans; printed and recorded. None: nothing to plan (no
-    NPU, or the embedded CPU server), servers start as they always did."""
+    NPU, or the embedded CPU server), servers start as they always did. ``smi``: the host
+    record's ``npu-smi info`` output (read once per run)."""
     if s.mode != "launch":
         return None
-    import os
-
     plan = devices.plan(s.devices, os.environ if env is None else env, argv_tools.ranks(argv),
-                        devices.npu_smi_info())
+                        smi)
     if plan is None:
         return None
     config.stash[devices_key] = plan
@@ -466,8 +467,6 @@ def tool_parser_note(server: Endpoint) -> str:
     """Said in a tool-calling failure when the launched command has no tool parser: vLLM then
     drops gpt-oss's tool calls, and the failure is the command's, not the deployment's.
     Empty when the command has one, or when the server was attached (its command unknown)."""
-    from .server.preflight import NO_TOOL_PARSER
-
     if not server.argv or argv_tools.flag_value(server.argv, "--tool-call-parser"):
         return ""
     return f" [NOTE: {NO_TOOL_PARSER}]"
@@ -538,7 +537,7 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
     stopped at the end. Attached runs use the URL the user gave (``--<name>-url``)."""
     s = ascend_settings
     processes: list = []          # every process of the variant up now, or starting
-    starting: list[str] = []      # the variant whose process is starting (its cards lent)
+    lent: list[str] = []          # the variant holding cards of the device plan (launch mode)
     alive: dict[str, Variant] = {}
     seen: dict[str, Variant] = {}
 
@@ -546,11 +545,11 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
         for proc in processes:
             proc.stop()
         released = processes[-1].released if processes else None  # one process: no ladder
-        for name in {*alive, *starting}:
+        for name in lent:
             _give_back_cards(request.config, f"variant-{name}", released)
         processes.clear()
         alive.clear()
-        starting.clear()
+        lent.clear()
 
     request.addfinalizer(stop_alive)  # before any launch: Ctrl-C while one starts stops it
 
@@ -578,7 +577,7 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
             if shortage:
                 seen[name] = Variant(name, flags, absent=shortage)
                 return seen[name]
-            starting.append(name)
+            lent.append(name)
         else:
             cards = None
             from .embedded.serve import SMALL_KV_CACHE_GIB  # only when embedded
@@ -689,11 +688,16 @@ def record(request: pytest.FixtureRequest, results_store: ResultsStore) -> Recor
 
 # --- reporting -------------------------------------------------------------------------------
 
-def _junit_family(config: pytest.Config) -> str | None:
-    """The family of the JUnit file this run writes (None: it writes none)."""
+def _junit_xml(config: pytest.Config):
+    """pytest's JUnit writer (LogXML) of this run, None when it writes no JUnit."""
     from _pytest.junitxml import xml_key
 
-    xml = config.stash.get(xml_key, None)
+    return config.stash.get(xml_key, None)
+
+
+def _junit_family(config: pytest.Config) -> str | None:
+    """The family of the JUnit file this run writes (None: it writes none)."""
+    xml = _junit_xml(config)
     return None if xml is None else xml.family
 
 
@@ -709,9 +713,7 @@ class JunitFigures:
         if report.when != "teardown":
             return
         figures = self.config.stash[figures_key].pop(report.nodeid, None)
-        from _pytest.junitxml import xml_key
-
-        xml = self.config.stash.get(xml_key, None)
+        xml = _junit_xml(self.config)
         if not figures or xml is None:
             return
         import xml.etree.ElementTree as ET
@@ -792,9 +794,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _junit_suite_properties(config: pytest.Config, store: ResultsStore) -> None:
-    from _pytest.junitxml import xml_key
-
-    xml = config.stash.get(xml_key, None)
+    xml = _junit_xml(config)
     if xml is None:
         return
     for key, value in store.data.get("environment", {}).items():

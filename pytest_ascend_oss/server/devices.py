@@ -24,13 +24,12 @@ Facts used, from upstream:
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..settings import card_ids
+from .environment import npu_smi
 
 VISIBLE = "ASCEND_RT_VISIBLE_DEVICES"
 # A card is back when none of the stopped server's processes holds it and at most this share
@@ -76,6 +75,9 @@ class Holder:
     name: str
     memory_mb: int
 
+    def __str__(self) -> str:
+        return f"card {self.card}: pid {self.pid} {self.name} ({self.memory_mb} MB)"
+
 
 def read_smi(text: str) -> tuple[dict[int, Card], list[Holder]]:
     """The cards and the processes holding them, from ``npu-smi info``'s output."""
@@ -104,19 +106,6 @@ def read_smi(text: str) -> tuple[dict[int, Card], list[Holder]]:
                 cards[pending] = Card(pending, int(hbm[1]), int(hbm[2]))
             pending = None
     return cards, holders
-
-
-def npu_smi_info(timeout: float = 30.0) -> str | None:
-    """``npu-smi info``'s output; None on a host without npu-smi."""
-    exe = shutil.which("npu-smi")
-    if exe is None:
-        return None
-    try:
-        out = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=timeout,
-                             check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout
 
 
 @dataclass
@@ -208,7 +197,7 @@ def environment_on(cards: tuple[int, ...], environ: dict[str, str]) -> dict[str,
     return {**environ, VISIBLE: ",".join(map(str, cards))}
 
 
-def holders_text(read: Callable[[], str | None] = npu_smi_info) -> str:
+def holders_text(read: Callable[[], str | None] = npu_smi) -> str:
     """Who holds which card now, one clause each, for a refusal's message."""
     text = read()
     if text is None:
@@ -216,24 +205,24 @@ def holders_text(read: Callable[[], str | None] = npu_smi_info) -> str:
     cards, holders = read_smi(text)
     used = [f"card {c.id} {c.hbm_used_mb}/{c.hbm_total_mb} MB used" for c in cards.values()
             if c.hbm_total_mb]
-    held = [f"card {h.card}: pid {h.pid} {h.name} ({h.memory_mb} MB)" for h in holders]
+    held = [str(h) for h in holders]
     return "npu-smi shows " + ("; ".join(held) if held else "no process on any card") + (
         f" ({', '.join(used)})" if used else "")
 
 
 def wait_released(pids: set[int], cards: tuple[int, ...] | None,
-                  read: Callable[[], str | None] = npu_smi_info,
+                  read: Callable[[], str | None] = npu_smi,
                   timeout: float = RELEASE_TIMEOUT_S, poll: float = RELEASE_POLL_S,
                   clock: Callable[[], float] = time.monotonic,
                   sleep: Callable[[float], None] = time.sleep) -> dict:
     """Wait until npu-smi shows none of ``pids`` on any card and ``cards`` at most half used.
-    Returns what the wait saw: seconds waited, released or not, who still held what."""
+    Returns what the wait saw: seconds waited, released or not, who still held what. Output
+    that shows no card at all (npu-smi missing or failing) tells nothing: no wait."""
     started = clock()
     while True:
-        text = read()
-        if text is None:
+        known, holders = read_smi(read() or "")
+        if not known:
             return {"waited_s": 0.0, "released": None, "why": "npu-smi not available"}
-        known, holders = read_smi(text)
         ours = [h for h in holders if h.pid in pids]
         full = [c for c in (cards or ()) if c in known and known[c].hbm_total_mb
                 and known[c].hbm_used_mb > RELEASED_USED_SHARE * known[c].hbm_total_mb]
@@ -241,8 +230,7 @@ def wait_released(pids: set[int], cards: tuple[int, ...] | None,
         if not ours and not full:
             return {"waited_s": waited, "released": True}
         if waited >= timeout:
-            held = [f"card {h.card}: pid {h.pid} {h.name} {h.memory_mb} MB" for h in holders
-                    if h.card in (cards or ()) or h.pid in pids]
+            held = [str(h) for h in holders if h.card in (cards or ()) or h.pid in pids]
             return {"waited_s": waited, "released": False, "held": held,
                     "why": f"after {waited:.0f} s cards {_cards(cards or ())} still show "
                            f"{'; '.join(held) or 'their memory in use'}"}

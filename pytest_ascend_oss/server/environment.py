@@ -15,6 +15,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from ..secret import HIDDEN
+
 # The deployment guide's environment table (环境要求): CANN 8.5.1, PyTorch and torch_npu 2.9.0,
 # vllm-ascend validated on 0.18.0rc1 (">= 0.18.0"; its own release candidate must pass, and
 # under PEP 440 0.18.0rc1 < 0.18.0, so the minimum is the rc).
@@ -102,7 +104,7 @@ def recorded_environment(environ: dict[str, str] | None = None) -> dict[str, str
     for name in sorted(environ):
         if name.startswith(RECORDED_PREFIXES) or name in RECORDED_NAMES:
             hidden = any(word in name.upper() for word in SECRET_WORDS)
-            out[name] = "<hidden>" if hidden else environ[name]
+            out[name] = HIDDEN if hidden else environ[name]
     return out
 
 

@@ -82,7 +82,7 @@ GPT_OSS_PARSERS = {"--reasoning-parser": "openai_gptoss", "--tool-call-parser": 
 # A user's own parser module: its names are its own, not checked here.
 PARSER_PLUGINS = {"--reasoning-parser": "--reasoning-parser-plugin",
                   "--tool-call-parser": "--tool-parser-plugin"}
-TOOL_FLAGS = ["--tool-call-parser", "openai", "--enable-auto-tool-choice"]
+TOOL_FIX = {"--tool-call-parser": "openai", "--enable-auto-tool-choice": None}  # corrected()
 # Why the tool parser matters: on vLLM 0.18's harmony path the chat answer carries
 # `tool_calls` only when a tool parser is set (vllm/entrypoints/openai/chat_completion/
 # serving.py:1327-1356 in 0.18.0); without one the model's calls are silently dropped.
@@ -119,7 +119,7 @@ def check_parsers(argv: list[str], config: dict | None) -> list[str]:
         raise PreflightError(
             "--enable-auto-tool-choice without --tool-call-parser: vLLM refuses to start "
             "(\"--enable-auto-tool-choice requires --tool-call-parser\"). For gpt-oss: "
-            + corrected(argv, {"--tool-call-parser": "openai", "--enable-auto-tool-choice": None}))
+            + corrected(argv, TOOL_FIX))
     if not is_gpt_oss(argv, config):
         return []
     for flag, right in GPT_OSS_PARSERS.items():
@@ -132,9 +132,7 @@ def check_parsers(argv: list[str], config: dict | None) -> list[str]:
             f"start-up with KeyError. Corrected command: {corrected(argv, {flag: right})}")
     advice = []
     if not argv_tools.flag_value(argv, "--tool-call-parser"):
-        advice.append(f"{NO_TOOL_PARSER}. Complete command: "
-                      + corrected(argv, {"--tool-call-parser": "openai",
-                                         "--enable-auto-tool-choice": None}))
+        advice.append(f"{NO_TOOL_PARSER}. Complete command: " + corrected(argv, TOOL_FIX))
     if not argv_tools.flag_value(argv, "--reasoning-parser"):
         advice.append(f"{NO_REASONING_PARSER}. Complete command: "
                       + corrected(argv, {"--reasoning-parser": "openai_gptoss"}))

@@ -38,10 +38,11 @@ def pooling_flags(version: ServingVersion | None = None) -> list[str]:
             "--pooler-config", json.dumps(config, separators=(",", ":"))]
 
 
-def pooling_flags_text(version: ServingVersion | None = None) -> str:
-    """The flags as a user types them (the JSON quoted)."""
-    flags = pooling_flags(version)
-    return f"{' '.join(flags[:-1])} '{flags[-1]}'"
+def pooling_flags_text() -> str:
+    """The newest vLLM's flags as a user types them (in backticks, the JSON quoted), and what
+    an older one wants instead: for messages that do not know the serving version."""
+    flags = pooling_flags()
+    return f"`{' '.join(flags[:-1])} '{flags[-1]}'` (vLLM before 0.19: without the 'task' key)"
 
 
 # Flags of a generative server that a pooling runner has no use for.
@@ -89,7 +90,7 @@ def fetch(http: httpx.Client, model: str, ids: list[int]) -> np.ndarray:
         raise HiddenStateError(
             f"{http.base_url}/pooling answers {answer.status_code}: {detail}. The hidden states "
             "come from a pooling twin of the server: the same command plus "
-            f"`{pooling_flags_text()}` (vLLM before 0.19: without the 'task' key)"
+            f"{pooling_flags_text()}"
             + (" (this server is a generative one, not a pooling twin)"
                if answer.status_code == 404 else ""))
     data = answer.json()["data"][0]["data"]

@@ -30,7 +30,7 @@ def _no_hidden(where: str) -> str:
     return (f"not measured: {where}. The guide's hidden-state cosine compares the last-layer "
             "hidden states of the server's stack with the reference's, read from pooling twins: "
             "the same `vllm serve` command plus "
-            f"`{hidden.pooling_flags_text()}` (vLLM before 0.19: without the 'task' key)")
+            f"{hidden.pooling_flags_text()}")
 
 
 def render_prompts(prompt_set: dict) -> list[dict]:
