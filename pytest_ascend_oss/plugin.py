@@ -25,6 +25,7 @@ from .server import devices, environment, stack
 from .server.launcher import Endpoint, StartupError, attach, launch
 from .server.liveness import down_reason
 from .server.preflight import NO_TOOL_PARSER, PreflightError, preflight
+from .server.step_aside import StepAside
 from .suites.long_context import cases as long_context_cases
 from .transport import vllm
 from .transport.client import Client
@@ -49,6 +50,8 @@ incident_key = pytest.StashKey["Incident"]()
 process_key = pytest.StashKey[list]()
 version_key = pytest.StashKey[stack.ServingVersion]()
 devices_key = pytest.StashKey[devices.DevicePlan]()
+aside_key = pytest.StashKey[StepAside]()
+current_test_key = pytest.StashKey[str]()  # the test being set up or run
 figures_key = pytest.StashKey[defaultdict]()  # nodeid -> [(name, value)] for JUnit system-out
 # A skip whose reason starts so is a criterion that does not apply to this deployment (an
 # Ascend-only check on a CPU host). Any other skip is a criterion that was not measured, and
@@ -327,11 +330,13 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
                 request.addfinalizer(proc.stop)
                 processes.append(proc)
 
-            _, endpoint = launch(argv, s.results_dir, s.startup_timeout, env=env,
-                                 api_key=s.api_key, on_start=started, progress=say,
-                                 cards=cards)
+            proc, endpoint = launch(argv, s.results_dir, s.startup_timeout, env=env,
+                                    api_key=s.api_key, on_start=started, progress=say,
+                                    cards=cards)
             if s.model_name:
                 endpoint.model = s.model_name
+            if cards is not None:
+                _may_step_aside(config, s, proc.argv, env, endpoint, started, say)
     except (StartupError, PreflightError, ValueError) as exc:
         failure = exc
     else:
@@ -368,6 +373,9 @@ def _server_still_serving(request: pytest.FixtureRequest) -> None:
     incident = config.stash.get(incident_key, None)
     if incident is not None:
         incident.fail()
+    aside = config.stash.get(aside_key, None)
+    if aside is not None and aside.aside:  # stopped on purpose, for this test's extra server
+        return
     endpoint = request.getfixturevalue("server")
     processes = config.stash.get(process_key, [])
     process = processes[-1] if processes else None
@@ -380,6 +388,29 @@ def _server_still_serving(request: pytest.FixtureRequest) -> None:
     incident = Incident(story.splitlines()[0], story)
     config.stash[incident_key] = incident
     incident.fail()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture of a test: the server under test comes back from stepping aside
+    unless this test uses the extra server on its cards (server/step_aside.py)."""
+    config = item.config
+    config.stash[current_test_key] = item.nodeid
+    aside = config.stash.get(aside_key, None)
+    if (aside is None or not aside.aside or "server" not in item.fixturenames
+            or aside.keeps(item.fixturenames, item.nodeid)
+            or config.stash.get(incident_key, None) is not None):
+        return
+    try:
+        aside.come_back()
+    except StartupError as exc:
+        store = config.stash[results_key]
+        store.data["server"]["died"] = {"before": item.nodeid, "story": str(exc)}
+        store.save()
+        config.stash[incident_key] = Incident(
+            "the server under test did not come back after stepping aside",
+            f"the server under test did not come back after stepping aside for an extra "
+            f"server (device plan):\n{exc}")
 
 
 def _launch_command(s: settings_mod.Settings, say: Callable[[str], None]
@@ -430,15 +461,57 @@ def _device_plan(config: pytest.Config, s: settings_mod.Settings, argv: list[str
     return plan.server
 
 
-def _lend_cards(config: pytest.Config, label: str, argv: list[str]
+def _may_step_aside(config: pytest.Config, s: settings_mod.Settings, argv: list[str],
+                    env: dict[str, str] | None, endpoint: Endpoint,
+                    started: Callable, say: Callable[[str], None]) -> None:
+    """Under a device plan, the server under test can step aside for an extra server with no
+    card of its own (server/step_aside.py): stopped, then started again with ``argv`` (the
+    command that came up) on the same cards and port, so ``endpoint`` stays valid."""
+    plan = config.stash[devices_key]
+    store = config.stash[results_key]
+    processes = config.stash[process_key]
+    comebacks = []
+
+    def stop_server() -> dict | None:
+        processes[-1].stop()
+        return processes[-1].released
+
+    def start_server() -> None:
+        comebacks.append(len(comebacks) + 1)
+        proc, back = launch(argv, s.results_dir / f"server-back-{comebacks[-1]}",
+                            s.startup_timeout, env=env, api_key=s.api_key, on_start=started,
+                            progress=say, ladder=False, cards=plan.server)
+        endpoint.pid, endpoint.log_path = proc.pid, back.log_path
+        store.data["server"]["pid"], store.data["server"]["log"] = proc.pid, str(back.log_path)
+
+    def said(line: str) -> None:
+        say(line)
+        store.data["devices"] = plan.public()
+        store.save()
+
+    config.stash[aside_key] = StepAside(plan, stop_server, start_server, said)
+
+
+def _lend_cards(config: pytest.Config, label: str, argv: list[str],
+                stop: Callable[[], None] | None = None, keep_for: str | None = None
                 ) -> tuple[tuple[int, ...] | None, str | None]:
     """(cards of its own for an extra server, or why there are none); (None, None) when no
-    device plan is in force."""
+    device plan is in force. With too few free cards, the server under test steps aside for
+    it (``stop``: stops it and gives its cards back; ``keep_for``: the fixture whose users
+    it serves, else the test running now)."""
     plan = config.stash.get(devices_key, None)
     if plan is None:
         return None, None
     need = argv_tools.ranks(argv)
     cards = plan.lend(label, need)
+    aside = config.stash.get(aside_key, None)
+    if cards is None and aside is not None and plan.fits_if_aside(need):
+        plan.history.pop()  # the refused loan: it is lent once the server stepped aside
+        aside.step_aside(label)
+        cards = plan.lend(label, need)
+    if cards is not None and plan.aside and set(cards) & set(plan.server):
+        aside.borrowed(label, stop or (lambda: None),
+                       keep_for or config.stash.get(current_test_key, ""))
     config.stash[results_key].data["devices"] = plan.public()
     return (cards, None) if cards is not None else (None, plan.shortage(label, need))
 
@@ -480,13 +553,15 @@ def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoin
     states of the same weights through the same stack. None for an attached server, whose twins
     the user names (--pooling-url). Under a device plan the twin runs on cards of its own;
     ``devices.NoCards`` when none are free (the criterion is then not measured, never
-    blamed on the deployment)."""
+    blamed on the deployment); with too few free cards, the server under test steps aside
+    while the twin serves the users named ``keep_for`` (a fixture; else the running test)."""
     from .suites.precision.hidden import pooling_argv
 
     s = ascend_settings
     twins: dict[str, Endpoint | None] = {}
 
-    def start(label: str, dtype: str = "bfloat16", pooling: bool = False) -> Endpoint | None:
+    def start(label: str, dtype: str = "bfloat16", pooling: bool = False,
+              keep_for: str | None = None) -> Endpoint | None:
         if label not in twins:
             if s.mode == "attach" or (s.mode == "launch" and not pooling):
                 twins[label] = None
@@ -501,11 +576,20 @@ def twin_server(request: pytest.FixtureRequest, ascend_settings, server: Endpoin
                 argv, env = _embedded_command(dtype=dtype, log=lambda m: None, **small)
             if pooling:
                 argv = pooling_argv(argv, request.config.stash.get(version_key, None))
-            cards, shortage = _lend_cards(request.config, label, argv)
+            procs: list = []
+
+            def stop() -> None:  # the server under test wants its cards back
+                for proc in procs:
+                    proc.stop()
+                _give_back_cards(request.config, label, procs[-1].released if procs else None)
+                twins.pop(label, None)
+
+            cards, shortage = _lend_cards(request.config, label, argv, stop, keep_for)
             if shortage:
                 raise devices.NoCards(shortage)
 
             def started(proc) -> None:  # teardown first; the cards go back once released
+                procs.append(proc)
                 request.addfinalizer(lambda: (proc.stop(), _give_back_cards(
                     request.config, label, proc.released)))
 
@@ -534,7 +618,9 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
     ``flags`` (replacing the same flags the command gives), launched without the fallback
     ladder (a variant that only starts eager is not the variant). At most one variant is alive:
     starting another stops the last, so a small box holds two servers, not five. Always
-    stopped at the end. Attached runs use the URL the user gave (``--<name>-url``)."""
+    stopped at the end. Attached runs use the URL the user gave (``--<name>-url``). Under a
+    device plan with too few free cards the server under test steps aside while the variant
+    serves the users named ``keep_for`` (a fixture; else the running test)."""
     s = ascend_settings
     processes: list = []          # every process of the variant up now, or starting
     lent: list[str] = []          # the variant holding cards of the device plan (launch mode)
@@ -553,7 +639,7 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
 
     request.addfinalizer(stop_alive)  # before any launch: Ctrl-C while one starts stops it
 
-    def start(name: str, flags: list[str]) -> Variant:
+    def start(name: str, flags: list[str], keep_for: str | None = None) -> Variant:
         if name in alive:
             return alive[name]
         if name in seen and seen[name].endpoint is None:
@@ -573,7 +659,8 @@ def server_variant(request: pytest.FixtureRequest, ascend_settings, server: Endp
         stop_alive()
         if s.mode == "launch":
             argv, env = argv_tools.with_flags(argv_tools.split_command(s.server_cmd), flags), None
-            cards, shortage = _lend_cards(request.config, f"variant-{name}", argv)
+            cards, shortage = _lend_cards(request.config, f"variant-{name}", argv,
+                                          stop_alive, keep_for)
             if shortage:
                 seen[name] = Variant(name, flags, absent=shortage)
                 return seen[name]

@@ -110,12 +110,25 @@ def _variant_or_stop(variant, table, row: str, check: str, unsupported: dict):
 # --- graph mode vs eager -----------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def eager(server, server_variant, table):
+def graph_tpot_ms(server, prompts, ascend_settings):
+    """The server under test's decode TPOT, measured before the eager variant starts."""
+    if argv_tools.has_flag(server.argv or [], "--enforce-eager"):
+        return None  # no graph mode: the eager row is not measured (fixture eager)
+    return parity.decode_tpot_ms(server.base_url, server.model, ascend_settings.api_key, prompts)
+
+
+@pytest.fixture(scope="session")
+def eager(server, server_variant, table, reference_ids, prompts, limits, graph_tpot_ms):
+    """The --enforce-eager variant, started once the server under test has given every answer
+    the graph rows compare (its greedy ids at each batch size, its TPOT): with one card the
+    server under test steps aside while the variant runs (server/step_aside.py)."""
     if argv_tools.has_flag(server.argv or [], "--enforce-eager"):
         reason = "the server under test runs with --enforce-eager: no graph mode to compare"
         table.record("graph", "graph mode", rows.NOT_RUN, reason)
         pytest.skip(f"not measured: {reason}")
-    return server_variant("eager", ["--enforce-eager"])
+    for batch in limits["parity_batches"]:
+        reference_ids(batch, prompts)  # kept by reference_ids for the tests
+    return server_variant("eager", ["--enforce-eager"], keep_for="eager")
 
 
 @pytest.mark.parametrize("batch", [1, 4, 16], ids=lambda b: f"batch={b}")
@@ -143,12 +156,11 @@ def test_graph_mode_matches_eager(batch, eager, server, reference_ids, prompts, 
                         server.argv or [], host_environment.get("vllm_ascend"))) else ""))
 
 
-def test_graph_mode_decode_speed(eager, server, prompts, table, ascend_settings, record):
+def test_graph_mode_decode_speed(eager, graph_tpot_ms, prompts, table, ascend_settings, record):
     """Decode TPOT of graph mode and eager, and their ratio (vllm-ascend reports graph mode
     about 4x faster for gpt-oss); reported, not gated: it fails only when unmeasurable."""
     endpoint = _variant_or_stop(eager, table, "graph", "decode TPOT", {})
-    graph_ms = parity.decode_tpot_ms(server.base_url, server.model, ascend_settings.api_key,
-                                     prompts)
+    graph_ms = graph_tpot_ms
     eager_ms = parity.decode_tpot_ms(endpoint.base_url, endpoint.model,
                                      ascend_settings.api_key, prompts)
     record("tpot_graph_ms", graph_ms, unit="ms")
@@ -174,11 +186,12 @@ def test_parallel_variant_agrees(row, server_variant, reference_ids, variant_pro
     decode TPOT reported."""
     flags = shlex.split(limits["parallel"][row])
     record("flags", " ".join(flags))
+    reference = reference_ids(1, variant_prompts)  # before the server under test may step aside
     endpoint = _variant_or_stop(server_variant(row, flags), table, row, "agreement",
                                 limits["unsupported"])
     ids = parity.greedy_ids(endpoint.base_url, endpoint.model, ascend_settings.api_key,
                             variant_prompts, 1)
-    result = parity.agreement(reference_ids(1, variant_prompts), ids)
+    result = parity.agreement(reference, ids)
     tpot = parity.decode_tpot_ms(endpoint.base_url, endpoint.model, ascend_settings.api_key,
                                  prompts)
     share, bound = result["identical_share"], limits["variant_token_match_min"]
@@ -388,18 +401,22 @@ def test_long_prompt_under_chunked_prefill(server, server_variant, limits, table
         limit = vllm.max_model_len(http, server.model)
     length = min(limits["chunked_prefill_length"], limit or limits["chunked_prefill_length"])
     record("length", length)
-    endpoint = _variant_or_stop(server_variant("chunked_prefill", flags), table,
-                                "chunked_prefill", "needle", {})
     case = Case("random", length, 50, seed=7)
-    outcomes = {}
-    for label, where in (("whole", server), ("chunked", endpoint)):
+
+    def recall(where):
         runner = Runner(where.base_url, where.model, NeedleSettings(),
                         api_key=ascend_settings.api_key, log_path=where.log_path,
                         progress=progress)
         try:
-            outcomes[label] = runner.run(case)
+            return runner.run(case)
         finally:
             runner.close()
+
+    # The whole prompt first: with one card the server under test steps aside for the variant.
+    outcomes = {"whole": recall(server)}
+    endpoint = _variant_or_stop(server_variant("chunked_prefill", flags), table,
+                                "chunked_prefill", "needle", {})
+    outcomes["chunked"] = recall(endpoint)
     for label, o in outcomes.items():
         record(f"{label}_recalled", o.passed)
         record(f"{label}_ttft_s", o.ttft_s, unit="s")

@@ -48,20 +48,26 @@ def reference(ascend_settings, server, checkpoint, progress):
 
 
 @pytest.fixture(scope="session")
-def pooling_twin(ascend_settings, twin_server) -> tuple[str | None, str | None]:
-    """(URL of the server's pooling twin, why there is none): --pooling-url, or the twin that
-    launched and embedded servers start. A twin that does not start is a failed criterion with
-    vLLM's own error, never a skip."""
+def pooling_twin(ascend_settings, twin_server):
+    """() -> (URL of the server's pooling twin, why there is none): --pooling-url, or the twin
+    that launched and embedded servers start, started when the precision run asks for it
+    (after the server under test has answered: on one card the server steps aside for its
+    twin). A twin that does not start is a failed criterion with vLLM's own error, never a
+    skip."""
     s = ascend_settings
     if s.pooling_url:
-        return s.pooling_url, None
-    try:
-        twin = twin_server("pooling-twin", pooling=True)
-    except StartupError as exc:
-        return None, f"the pooling twin did not start: {exc}"
-    except NoCards as exc:  # the host's cards, not the deployment: said as such
-        return None, f"no card for the pooling twin: {exc}"
-    return (twin.base_url, None) if twin else (None, None)
+        return lambda: (s.pooling_url, None)
+
+    def start() -> tuple[str | None, str | None]:
+        try:
+            twin = twin_server("pooling-twin", pooling=True, keep_for="pooling_twin")
+        except StartupError as exc:
+            return None, f"the pooling twin did not start: {exc}"
+        except NoCards as exc:  # the host's cards, not the deployment: said as such
+            return None, f"no card for the pooling twin: {exc}"
+        return (twin.base_url, None) if twin else (None, None)
+
+    return start
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +78,8 @@ def precision_run(server, ascend_settings, results_store, reference, pooling_twi
         return run.verify(
             server.base_url, server.model, api_key=s.api_key, max_tokens=s.precision_max_tokens,
             prompts_path=s.prompts, reference_url=reference_url, baseline_path=baseline_path,
-            record_path=s.record_baseline, pooling_url=pooling_twin[0],
-            reference_pooling_url=reference_pooling, pooling_note=pooling_twin[1],
+            record_path=s.record_baseline, pooling_url=pooling_twin,
+            reference_pooling_url=reference_pooling,
             corpus=s.perplexity_corpus, cpu_reference=s.cpu_reference,
             endpoint=s.precision_endpoint,
             extra={"environment": results_store.data.get("environment"),

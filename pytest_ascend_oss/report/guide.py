@@ -170,6 +170,13 @@ def _environment(data: dict) -> list[str]:
         lines.append(f"| NPUs (device plan) | run {_cell(plan.get('cards'))} "
                      f"({_cell(plan.get('source'))}); server under test "
                      f"{_cell(plan.get('server'))}" + (f"; {loans}" if loans else "") + " |")
+        asides = plan.get("server_stepped_aside") or []
+        if asides:  # too few cards: the server under test was stopped for an extra server
+            cost = sum(a.get("cost_s") or a.get("server_stopped_s") or 0 for a in asides)
+            lines.append(f"| server under test stepped aside | {len(asides)} time"
+                         f"{'s' if len(asides) > 1 else ''} (for "
+                         f"{_cell(', '.join(a['for'] for a in asides))}): {cost:.0f} s of "
+                         "extra launches |")
     if env.get("npu_smi"):
         lines += ["", "```text", str(env["npu_smi"]).strip(), "```"]
     return lines

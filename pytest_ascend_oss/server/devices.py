@@ -120,10 +120,26 @@ class DevicePlan:
     source: str  # where the run's cards came from (--devices, npu-smi)
     lent: dict[str, tuple[int, ...]] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    # The server under test is stopped so that an extra server can use its cards (step_aside.py)
+    aside: bool = False
+    asides: list[dict] = field(default_factory=list)  # each time it stepped aside, and the cost
 
     def free(self) -> list[int]:
-        busy = set(self.server) | {c for cards in self.lent.values() for c in cards}
+        busy = {c for cards in self.lent.values() for c in cards}
+        if not self.aside:
+            busy |= set(self.server)
         return [c for c in self.cards if c not in busy]
+
+    def fits_if_aside(self, count: int) -> bool:
+        """Too few cards free now, enough once the server under test steps aside?"""
+        if self.aside:
+            return False
+        unlent = [c for c in self.cards if not any(c in v for v in self.lent.values())]
+        return len(self.free()) < count <= len(unlent)
+
+    def borrowers(self) -> list[str]:
+        """The extra servers on the server under test's cards (while it is aside)."""
+        return [label for label, cards in self.lent.items() if set(cards) & set(self.server)]
 
     def lend(self, label: str, count: int) -> tuple[int, ...] | None:
         if label in self.lent:
@@ -146,20 +162,29 @@ class DevicePlan:
                     break
 
     def shortage(self, label: str, count: int) -> str:
-        """Why ``label`` gets no cards: for a "not measured" verdict, never a failure."""
-        return (f"the {label} server needs {count} card{'s' if count > 1 else ''} of its own "
-                f"beside the server under test's {_cards(self.server)}; this run may use "
-                f"{_cards(self.cards)} ({self.source}), of which {_cards(self.free())} "
-                "free: give more with --devices, or start it yourself and attach it by URL")
+        """Why ``label`` gets no cards even with the server under test stopped: for a "not
+        measured" verdict, never a failure."""
+        held = "; ".join(f"{other} holds {_cards(cards)}" for other, cards in self.lent.items()
+                         if other != label)
+        return (f"needs {count} card{'s' if count > 1 else ''}, {len(self.cards)} given: "
+                f"the {label} server cannot run on this run's cards {_cards(self.cards)} "
+                f"({self.source}) even with the server under test ({_cards(self.server)}) "
+                f"stopped{f' ({held})' if held else ''}: give more with --devices, or start it "
+                "yourself and attach it by URL")
 
     def public(self) -> dict:
         return {"cards": list(self.cards), "source": self.source, "server": list(self.server),
-                "extra_servers": self.history}
+                "extra_servers": self.history, "server_stepped_aside": self.asides}
 
     def describe(self) -> str:
+        free = self.free()
         return (f"device plan: cards {_cards(self.cards)} ({self.source}); server under test "
-                f"on {_cards(self.server)}; {_cards(self.free())} free for the pooling twin and "
-                "the features variants, each on cards of its own")
+                f"on {_cards(self.server)}; " + (
+                    f"{_cards(free)} free for the pooling twin and the features variants, each "
+                    "on cards of its own" if free else
+                    "no card free beside it: each extra server (pooling twin, features "
+                    "variants) runs while the server under test steps aside, which is "
+                    "started again after it (each swap costs two launches)"))
 
 
 def _cards(cards: Iterable[int]) -> str:

@@ -1,7 +1,8 @@
 """Launch mode on a simulated Atlas host (testing/fakes/atlas.py: an npu-smi and a vllm
 stand-in that claim cards and refuse a busy one with vllm-ascend's own message): every extra
-server on cards of its own, a shortage said as "not measured", a busy card diagnosed with who
-holds it, and a stopped server's cards waited for."""
+server on cards of its own, or on the server under test's while it steps aside, what never
+fits said as "not measured", a busy card diagnosed with who holds it, and a stopped server's
+cards waited for."""
 
 from __future__ import annotations
 
@@ -72,16 +73,50 @@ def test_eight_cards_every_server_on_cards_of_its_own(pytester, atlas, monkeypat
     assert released["released"] is True and released["waited_s"] >= 2, released
 
 
-def test_one_card_extra_servers_are_not_measured_not_failed(pytester, atlas):
+def test_one_card_the_server_steps_aside_and_what_never_fits_is_not_measured(pytester, atlas):
     bin_dir, _ = atlas
     result, results = _run(pytester, bin_dir, "--devices", "0")
+    out = result.stdout.str()
     result.assert_outcomes(passed=1)
     seen = json.loads((pytester.path / "seen.json").read_text())
-    assert seen["twin"].startswith("no cards: the pooling-twin server needs 1 card of its own "
-                                   "beside the server under test's 0"), seen
-    assert "needs 2 cards" in seen["tp"] and "of which none free" in seen["tp"], seen
-    assert [e["cards"] for e in results["devices"]["extra_servers"]] == [None, None]
-    assert "Free memory on device" not in result.stdout.str()
+    # the twin fits on card 0 once the server under test is stopped: it runs there
+    assert seen["twin"].startswith("http://"), seen
+    assert "no free card for pooling-twin: the server under test steps aside" in out
+    # tensor parallel 2 never fits on one card: not measured, with the count
+    assert seen["tp"].startswith("needs 2 cards, 1 given"), seen
+    plan = results["devices"]
+    assert [e["cards"] for e in plan["extra_servers"]] == [[0], None]
+    aside = plan["server_stepped_aside"]
+    assert [a["for"] for a in aside] == ["pooling-twin"] and aside[0]["cards"] == [0]
+    assert aside[0]["servers"] == ["pooling-twin"]
+    assert "Free memory on device" not in out
+
+
+def test_one_card_the_server_comes_back_for_the_next_test(pytester, atlas, monkeypatch):
+    """A twin on the server's card serves its test; the next test that needs the server gets
+    it back on the same card and port, and the cost is recorded."""
+    bin_dir, _ = atlas
+    monkeypatch.setenv("FAKE_RELEASE_S", "2")
+    pytester.makepyfile(test_back="""
+import httpx
+
+def test_a_twin_on_the_servers_card(server, twin_server):
+    assert twin_server("pooling-twin", pooling=True).base_url.startswith("http://")
+
+def test_the_server_is_back(server):
+    assert httpx.get(server.base_url + "/health").status_code == 200
+""")
+    result = pytester.runpytest_subprocess(
+        "--server-cmd", f"{bin_dir}/vllm serve /models/gpt-oss-20b --dtype bfloat16",
+        "-p", "no:cacheprovider", "-s", "--devices", "0", timeout=180)
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert "starting the server under test again on card 0" in out
+    aside = json.loads((pytester.path / "results" / "results.json").read_text())[
+        "devices"]["server_stepped_aside"]
+    assert len(aside) == 1 and aside[0]["cost_s"] >= aside[0]["server_back_s"] > 0, aside
+    # the twin's card was waited for before the server went back on it
+    assert "Free memory on device" not in out
 
 
 def test_a_card_held_by_someone_else_is_diagnosed_with_its_holder(pytester, atlas):

@@ -12,7 +12,9 @@ and a ``vllm`` stand-in that share a directory of card claims.
                                 unset); a card claimed by a live process is refused with
                                 vllm-ascend's own message (vllm_ascend/worker/worker.py at
                                 v0.18.0rc1) and exit 1; otherwise it becomes the fake vLLM
-                                server (fake_vllm.py) under the same pid, which holds the claim.
+                                server (fake_vllm.py) under the same pid, which holds the claim;
+                                with FAKE_ATLAS_BACKEND=embedded it becomes the real vLLM CPU
+                                serving the canary instead (benchmarks/atlas_rehearsal.sh).
 """
 
 from __future__ import annotations
@@ -107,7 +109,28 @@ def vllm() -> None:
             sys.exit(1)
     for card in cards:
         (_state() / f"card-{card}.json").write_text(json.dumps({"pid": os.getpid()}))
+    if os.environ.get("FAKE_ATLAS_BACKEND") == "embedded":
+        real_vllm()
     os.execv(sys.executable, [sys.executable, str(HERE / "fake_vllm.py"), *sys.argv[1:]])
+
+
+def real_vllm() -> None:
+    """Become the real vLLM CPU serving the canary with the user's flags (the model path and
+    dtype aside), under the same pid, so the claim holds: the rehearsal of a whole suite."""
+    from pytest_ascend_oss.embedded.serve import (SMALL_KV_CACHE_GIB, embedded_command,
+                                                  engine_environment)
+    from pytest_ascend_oss.server import argv as argv_tools
+
+    given = sys.argv[1:]
+    if given[:1] == ["serve"]:
+        given = given[2:]  # `serve MODEL`
+    given = argv_tools.without_flags(given, {"--dtype": 1})
+    argv, env = embedded_command(log=lambda m: None, kv_cache_gib=SMALL_KV_CACHE_GIB)
+    # the user's flags win over the embedded ones (served name, port, parsers, variants)
+    argv = argv_tools.with_flags(argv, given)
+    env.update(engine_environment(os.environ, sorted(os.sched_getaffinity(0)),
+                                  SMALL_KV_CACHE_GIB, argv_tools.ranks(argv)))  # TP / PP ranks
+    os.execve(argv[0], argv, env)
 
 
 def install(directory: Path, cards: int) -> Path:

@@ -16,6 +16,9 @@ from . import baseline, collect, conversations, hidden, kernel_probe, prompts, r
 from . import reference as fp32_reference
 from .compare import compare
 
+# A pooling twin started only when asked: () -> (its URL, or None and why not).
+Twin = Callable[[], tuple[str | None, str | None]]
+
 # Without a reference nothing was compared: every criterion fails with this, never skips.
 NO_REFERENCE = (
     "not measured: no reference to compare with. Record one on the GPU (reference) host, "
@@ -56,7 +59,7 @@ def metadata(model: str, max_tokens: int, prompts_path: Path | None, endpoint: s
 def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: int = 256,
            prompts_path: Path | None = None, reference_url: str | None = None,
            baseline_path: Path | None = None, record_path: Path | None = None,
-           pooling_url: str | None = None, reference_pooling_url: str | None = None,
+           pooling_url: str | Twin | None = None, reference_pooling_url: str | None = None,
            pooling_note: str | None = None, corpus: str | Path | None = None,
            cpu_reference: Path | None = None, extra: dict | None = None,
            endpoint: str = "completions", progress: Callable[[str], None] = print) -> dict:
@@ -66,8 +69,11 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
     reference, else the comparison (see ``compare``) plus ``hidden_state``: the server's pooling
     twin (``pooling_url``) against the reference's hidden states (the baseline's, or those of
     ``reference_pooling_url``), or why that was not measured (``pooling_note``: why there is no
-    pooling twin, e.g. it did not start). ``cpu_reference``: a second baseline (the guide's
-    CPU FP32, from ``ascend-oss record-reference``) compared beside the gate, never gating.
+    pooling twin, e.g. it did not start). ``pooling_url`` may be a callable giving (URL, note)
+    that starts the twin: it is called once the server under test has answered everything, so
+    on a host with one card the server can step aside for its twin (server/step_aside.py).
+    ``cpu_reference``: a second baseline (the guide's CPU FP32, from ``ascend-oss
+    record-reference``) compared beside the gate, never gating.
     """
     if not (baseline_path or reference_url or record_path):
         return {"not_measured": NO_REFERENCE}  # before any work: nothing could be compared
@@ -91,6 +97,7 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
         if record_path:
             recorded = {**meta, **candidate, **(extra or {}),
                         "perplexity": {**candidate["perplexity"], **meta["perplexity"]}}
+            pooling_url, pooling_note = _twin(pooling_url, pooling_note)
             if pooling_url:
                 recorded["hidden_states"] = {"source": f"pooling twin {pooling_url}",
                                              "entries": hidden.encode(_pooled(
@@ -122,6 +129,7 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
             progress(f"beside the gate: {cpu_reference}")
             second = compare(beside, candidate, collect.teacher_forced(dut, model,
                                                                        beside["prompts"]))
+    pooling_url, pooling_note = _twin(pooling_url, pooling_note)
     result["hidden_state"] = _hidden_state(reference, pooling_url, api_key, model,
                                            baseline_path, progress, pooling_note)
     result["reference"] = str(baseline_path) if baseline_path else reference_url
@@ -133,6 +141,10 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
                             "device": beside.get("device") or "server",
                             **{k: v for k, v in second.items() if k not in ("prompts", "worst")}}
     return result
+
+
+def _twin(pooling_url: str | Twin | None, note: str | None) -> tuple[str | None, str | None]:
+    return pooling_url() if callable(pooling_url) else (pooling_url, note)
 
 
 def _pooled(url: str, api_key: str | None, model: str, generated: list[dict],

@@ -134,11 +134,19 @@ def test_the_serving_versions_differences_and_the_device_plan_are_reported(tmp_p
                                       "lacks": ["pooler_config_task"]}
     data["devices"] = {"cards": [0, 1, 2], "source": "--devices", "server": [0],
                        "extra_servers": [{"server": "pooling-twin", "needs": 1, "cards": [1]},
-                                         {"server": "variant-tp", "needs": 2, "cards": None}]}
+                                         {"server": "variant-tp", "needs": 2, "cards": None}],
+                       "server_stepped_aside": [
+                           {"for": "variant-eager", "cards": [0], "server_stopped_s": 4.0,
+                            "server_back_s": 50.5, "cost_s": 54.5},
+                           {"for": "variant-chunked_prefill", "cards": [0],
+                            "server_stopped_s": 3.0}]}
     text = guide.markdown(data, tmp_path)
     assert "| vLLM differences in force | pooler_config_task (the server's /version) |" in text
     assert ("| NPUs (device plan) | run [0, 1, 2] (--devices); server under test [0]; "
             "pooling-twin: [1]; variant-tp: – |") in text
+    # the last one never came back (the run ended): its stop is counted, nothing invented
+    assert ("| server under test stepped aside | 2 times (for variant-eager, "
+            "variant-chunked_prefill): 58 s of extra launches |") in text
 
 
 def test_verdicts_and_failures_lead_the_guides_tables_follow_the_criteria_fold(tmp_path):

@@ -92,9 +92,10 @@ def test_cards_come_from_npu_smi_and_the_server_takes_the_first_it_needs():
 def test_a_shortage_is_said_never_guessed():
     plan = devices.plan("0", {}, 1, None)
     assert plan.lend("variant-tp", 2) is None
+    assert not plan.fits_if_aside(2)  # one card: TP2 never fits
     message = plan.shortage("variant-tp", 2)
-    assert "needs 2 cards" in message and "server under test's 0" in message
-    assert "of which none free" in message
+    assert message.startswith("needs 2 cards, 1 given: the variant-tp server cannot run")
+    assert "even with the server under test (0) stopped" in message
     with pytest.raises(devices.DeviceError, match="needs 2 cards"):
         devices.plan("0", {}, 2, None)
 
@@ -129,3 +130,14 @@ def test_a_refusal_names_who_holds_the_card():
     text = devices.holders_text(read=lambda: SMI)
     assert "card 0: pid 669096 VLLMWorker_TP (55124 MB)" in text
     assert "card 0 59891/65536 MB used" in text
+
+
+def test_an_extra_server_fits_on_the_servers_cards_once_it_steps_aside():
+    plan = devices.plan("0,1", {}, 1, None)
+    assert plan.lend("pooling-twin", 1) == (1,)  # a card of its own: no stepping aside
+    assert plan.lend("variant-eager", 1) is None and plan.fits_if_aside(1)
+    assert not plan.fits_if_aside(2)  # card 1 is the twin's: 2 never free at once
+    assert "pooling-twin holds 1" in plan.shortage("variant-tp", 2)
+    plan.aside = True
+    assert plan.free() == [0] and plan.lend("variant-eager", 1) == (0,)
+    assert plan.borrowers() == ["variant-eager"] and not plan.fits_if_aside(1)
