@@ -176,6 +176,24 @@ def _vocab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert_bf16(args: argparse.Namespace) -> int:
+    try:
+        from .checkpoint.convert_bf16 import ConvertError, convert
+    except ImportError as exc:  # torch, transformers, safetensors: the embedded extra has them
+        print(f"error: convert-bf16 needs torch, transformers and safetensors ({exc}); on a "
+              "CPU host: pip install torch transformers safetensors", file=sys.stderr)
+        return 1
+    try:
+        done = convert(Path(args.source), Path(args.destination), progress=_progress)
+    except ConvertError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(done.summary())
+    print(f"serve it with: vllm serve {done.output} --dtype bfloat16 (no quantization "
+          "config: vllm-ascend loads it)")
+    return 0
+
+
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -853,6 +871,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vocab.add_argument("directory")
     vocab.set_defaults(run=_vocab)
+
+    conv = commands.add_parser(
+        "convert-bf16", help="the hub's MXFP4 gpt-oss checkpoint to BF16, tensor by tensor "
+        "(vllm-ascend cannot load MXFP4); run on any host with torch and transformers")
+    conv.add_argument("source", type=_readable_dir, help="the MXFP4 checkpoint directory")
+    conv.add_argument("destination", help="a new directory for the BF16 checkpoint")
+    conv.set_defaults(run=_convert_bf16)
     return parser
 
 

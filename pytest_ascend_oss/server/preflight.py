@@ -52,8 +52,9 @@ def check_checkpoint(model: str | None) -> dict | None:
             f"{config_path} declares an MXFP4 quantization_config ({quant.get('quant_method')!r}). "
             "vLLM-ascend cannot load MXFP4 weights, and --dtype bfloat16 does not dequantize "
             "them. Serve a BF16 checkpoint instead (config.json without quantization_config): "
-            "vllm-ascend's own CI serves unsloth/gpt-oss-20b-BF16, or dequantize once on a "
-            "GPU/CPU host with transformers and save_pretrained."
+            f"convert this one with `ascend-oss convert-bf16 {model} {model.rstrip('/')}-bf16` "
+            "(tensor by tensor, on any host with torch and transformers), or use the one "
+            "vllm-ascend's own CI serves, unsloth/gpt-oss-20b-BF16."
         )
     return config
 

@@ -1,0 +1,83 @@
+"""`ascend-oss convert-bf16` on an MXFP4 canary, served: the canary's experts quantized as the
+hub's gpt-oss-20b stores them (testing/fakes/mxfp4.py), converted by the command in a process
+of its own (its peak memory measured by the kernel), then the converted checkpoint and the
+dequantized weights each served by vLLM CPU and asked for greedy ids on the 57 shipped
+precision prompts. Prints the figures; exits 1 when any prompt's ids differ.
+
+    python benchmarks/convert_bf16_canary.py      (about 3 minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pytest_ascend_oss.embedded.model import ensure_model
+from pytest_ascend_oss.embedded.serve import SMALL_KV_CACHE_GIB, embedded_command
+from pytest_ascend_oss.server import argv as argv_tools
+from pytest_ascend_oss.server.launcher import launch
+from pytest_ascend_oss.suites.features import parity
+from pytest_ascend_oss.suites.precision import prompts as precision_prompts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mxfp4_module():
+    spec = importlib.util.spec_from_file_location("mxfp4_canary",
+                                                  ROOT / "testing" / "fakes" / "mxfp4.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def served_ids(model: Path, work: Path, prompts) -> tuple[dict, float]:
+    argv, env = embedded_command(log=lambda m: None, kv_cache_gib=SMALL_KV_CACHE_GIB)
+    argv = argv_tools.with_flags(argv, ["--model", str(model)])
+    started = []
+    try:
+        _, endpoint = launch(argv, work / model.name, 600, env=env, on_start=started.append,
+                             progress=lambda m: None, ladder=False)
+        began = time.monotonic()
+        ids = parity.greedy_ids(endpoint.base_url, endpoint.model, None, prompts, 1)
+        return ids, time.monotonic() - began
+    finally:
+        for server in started:
+            server.stop()
+
+
+def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="convert-bf16-"))
+    mxfp4 = _mxfp4_module()
+    mxfp4.make(ensure_model(lambda m: None), work / "mxfp4", work / "dequantized")
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest_ascend_oss.cli", "convert-bf16",
+                           str(work / "mxfp4"), str(work / "converted")],
+                          capture_output=True, text=True)
+    took = time.monotonic() - began
+    if done.returncode:
+        print(done.stdout, done.stderr)
+        return 1
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    packed = sum(p.stat().st_size for p in (work / "mxfp4").glob("*.safetensors"))
+    written = sum(p.stat().st_size for p in (work / "converted").glob("*.safetensors"))
+    print(f"convert-bf16: {took:.1f} s, peak RSS {peak_mb:.0f} MB (a Python process with "
+          f"torch and transformers imported), {packed / 2**20:.1f} MB MXFP4 in -> "
+          f"{written / 2**20:.1f} MB BF16 out")
+    print(done.stdout.strip().splitlines()[-2])
+    data, _ = precision_prompts.load_prompts(None)
+    prompts = [(p["id"], precision_prompts.render(p["messages"])) for p in data["prompts"]]
+    converted, _ = served_ids(work / "converted", work, prompts)
+    reference, _ = served_ids(work / "dequantized", work, prompts)
+    result = parity.agreement(reference, converted)
+    print(f"served greedy ids, converted vs dequantized weights: {result['identical']}/"
+          f"{result['prompts']} prompts identical, errors {result['errors'][:2]}")
+    return 0 if result["identical"] == result["prompts"] and not result["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
