@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 MANIFEST = "BUILD_OK.json"
@@ -59,3 +62,17 @@ def manifest_problem(directory: Path, recipe: dict) -> str | None:
         if sha256_file(file) != digest:
             return f"{file} is corrupt (sha256 differs from the build's)"
     return None
+
+
+@contextlib.contextmanager
+def build_lock(directory: Path) -> Iterator[None]:
+    """One builder of ``directory`` at a time, across processes (a server and its pooling twin
+    started together, two CI jobs on one machine): the second waits, then finds it built.
+    An advisory lock on a file beside it; the kernel drops it when its holder dies."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_name(directory.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

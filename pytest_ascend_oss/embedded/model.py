@@ -88,22 +88,26 @@ def ensure_model(log=print, perturb: float = 0.0) -> Path:
     if perturb:
         wanted["perturb"] = perturb
     target = model_dir(perturb)
-    problem = cache.manifest_problem(target, wanted)
-    if problem is None:
+    if cache.manifest_problem(target, wanted) is None:
         return target
-    log(f"building the embedded model: {problem}")
-    staging = target.with_name(target.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
-    if perturb:
-        shutil.copytree(ensure_model(log), staging)
-        (staging / cache.MANIFEST).unlink()
-        _perturb(staging / "model.safetensors", perturb)
-    else:
-        staging.mkdir(parents=True)
-        _build(vocab, staging)
-    cache.write_manifest(staging, wanted)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    base = ensure_model(log) if perturb else None  # built first, under its own lock
+    with cache.build_lock(target):
+        problem = cache.manifest_problem(target, wanted)  # another process may have built it
+        if problem is None:
+            return target
+        log(f"building the embedded model: {problem}")
+        staging = target.with_name(target.name + ".building")
+        shutil.rmtree(staging, ignore_errors=True)
+        if base is not None:
+            shutil.copytree(base, staging)
+            (staging / cache.MANIFEST).unlink()
+            _perturb(staging / "model.safetensors", perturb)
+        else:
+            staging.mkdir(parents=True)
+            _build(vocab, staging)
+        cache.write_manifest(staging, wanted)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
     log(f"embedded model ready in {target}")
     return target
 
