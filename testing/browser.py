@@ -31,7 +31,9 @@ def chromium() -> str | None:
     return next((shutil.which(name) for name in CHROMIUM if shutil.which(name)), None)
 
 
-def open_page(path: Path, screenshot: Path | None = None, timeout: float = 120) -> Page:
+def open_page(path: Path, screenshot: Path | None = None, timeout: float = 120,
+              env: dict[str, str] | None = None) -> Page:
+    """``env``: the browser's environment (e.g. FONTCONFIG_FILE: the fonts it may use)."""
     exe = chromium()
     if exe is None:
         raise RuntimeError("no Chromium on PATH (scripts/browser.sh installs the system's)")
@@ -40,14 +42,15 @@ def open_page(path: Path, screenshot: Path | None = None, timeout: float = 120) 
         url = Path(path).resolve().as_uri()
         run = subprocess.run([exe, *FLAGS, f"--user-data-dir={tmp}/profile",
                               f"--log-net-log={netlog}", "--dump-dom", url],
-                             capture_output=True, text=True, timeout=timeout, check=False)
+                             capture_output=True, text=True, timeout=timeout, check=False,
+                             env=env)
         console = [ln for ln in run.stderr.splitlines() if ":CONSOLE" in ln]
         requests = _page_requests(netlog)
         if screenshot is not None:
             subprocess.run([exe, *FLAGS, f"--user-data-dir={tmp}/profile",
                             f"--screenshot={screenshot}", "--window-size=1280,1000",
                             "--hide-scrollbars", url], capture_output=True, timeout=timeout,
-                           check=False)
+                           check=False, env=env)
     return Page(run.stdout, console, requests, screenshot)
 
 

@@ -3,7 +3,8 @@ and the file is mailed around: no script, font, style or image is fetched from a
 plots are inlined as data: URIs, the style is inline and print-friendly.
 
 Markdown to HTML is the ``markdown`` package's job (tables, fenced code); this module only wraps
-it in a page and inlines the images.
+it in a page, inlines the images, draws the verdict marks and embeds the CJK glyphs the page
+uses (fonts.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import html
 import re
 from pathlib import Path
 
+from . import fonts
+
 STYLE = """
-body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", "WenQuanYi Zen Hei",
-       sans-serif;
+body { font-family: "ascend-oss CJK", sans-serif;
        max-width: 1200px; margin: 1.5em auto; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #444; } h2 { border-bottom: 1px solid #bbb; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
@@ -34,6 +36,9 @@ window.addEventListener("load", function () {
   var imgs = document.images, ok = 0;
   for (var i = 0; i < imgs.length; i++) { if (imgs[i].complete && imgs[i].naturalWidth > 0) ok++; }
   document.body.setAttribute("data-images", ok + "/" + imgs.length);
+  document.fonts.load('13px "ascend-oss CJK"', "\u7cbe").then(function (faces) {
+    document.body.setAttribute("data-cjk-font", faces.length);
+  });
 });
 """
 _IMG = re.compile(r'<img alt="([^"]*)" src="([^"]+\.png)"\s*/?>')
@@ -80,6 +85,13 @@ def render(markdown_text: str, results_dir: Path, title: str) -> str:
         return f'<img alt="{match.group(1)}" src="data:image/png;base64,{data}">'
 
     body = _IMG.sub(inline, body)
+    cjk = fonts.embed(title + body)
+    if cjk.characters and not cjk.css:
+        body += (f"\n<p><em>{html.escape(cjk.source)}: the Chinese text shows only where the "
+                 "reader has a CJK font (each heading has its English beside it).</em></p>")
+    elif cjk.missing:
+        body += (f"\n<p><em>{cjk.missing} of {cjk.characters} CJK characters are not in the "
+                 f"embedded font ({html.escape(cjk.source)}).</em></p>")
     return ("<!doctype html>\n<html lang=\"zh\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
-            f"<body>\n{body}\n<script>{CHECK}</script>\n</body>\n</html>\n")
+            f"<title>{html.escape(title)}</title>\n<style>{cjk.css}\n{STYLE}</style>\n"
+            f"</head>\n<body>\n{body}\n<script>{CHECK}</script>\n</body>\n</html>\n")
