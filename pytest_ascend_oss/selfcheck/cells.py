@@ -111,8 +111,9 @@ def run(fault: str, url: str, suites: list[str], tests_dir: Path, results_dir: P
     progress(f"self-check: {fault}: {' + '.join(suites)} against {url}")
     started = time.monotonic()
     with open(results_dir / "pytest.log", "w", encoding="utf-8") as log:
-        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
-                              cwd=tests_dir.parent)
+        # In the user's working directory: the paths they gave (and the results directory)
+        # are relative to it, wherever the suite is installed.
+        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
     cell.wall_s, cell.exit_code = time.monotonic() - started, done.returncode
     try:
         cell.observed = observe(json.loads((results_dir / "results.json").read_text()))

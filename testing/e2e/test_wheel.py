@@ -21,7 +21,7 @@ def test_the_wheel_ships_the_suite_its_data_and_the_plugin_entry_point(tmp_path)
     (wheel,) = tmp_path.glob("pytest_ascend_oss-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     package = ROOT / "pytest_ascend_oss"
-    wanted = {"pytest_ascend_oss/thresholds.toml",
+    wanted = {"pytest_ascend_oss/thresholds.toml", "pytest_ascend_oss/pytest.ini",
               "pytest_ascend_oss/embedded/canary/canary.safetensors",
               "pytest_ascend_oss/acceptance/__init__.py"}
     wanted |= {f"pytest_ascend_oss/data/{p.name}" for p in (package / "data").glob("*.json")}
