@@ -88,12 +88,19 @@ def cann_version(have_torch_npu: bool, environ: dict[str, str] | None = None
     return None, None
 
 
-def driver_version(path: str = DRIVER_INFO) -> str | None:
+def driver_version(path: str = DRIVER_INFO, smi: str | None = None) -> str | None:
+    """The driver's version file, else the version ``npu-smi info`` prints in its header
+    ("| npu-smi 24.1.0.3   Version: 24.1.0.3 |": npu-smi comes with the driver; as pasted in
+    vllm-ascend issues #1767, #2035, #3403, #5588), for a container that mounts the driver's
+    tools but not its version file."""
     try:
         text = Path(path).read_text(errors="replace")
     except OSError:
-        return None
+        text = ""
     match = re.search(r"^Version\s*=\s*(\S+)", text, re.MULTILINE)
+    if match:
+        return match.group(1)
+    match = re.search(r"^\|\s*npu-smi\s+\S+\s+Version:\s*(\S+)", smi or "", re.MULTILINE)
     return match.group(1) if match else None
 
 
@@ -179,7 +186,7 @@ def capture() -> dict:
         "vllm_ascend_build": source_build(versions["vllm_ascend"]),
         "cann": cann,
         "cann_source": cann_source,
-        "driver": driver_version(),
+        "driver": driver_version(smi=smi),
         "npu_smi": smi,
         "variables": recorded_environment(),
         "ascend_host": is_ascend_host(versions, smi),

@@ -6,6 +6,7 @@ cards waited for."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 ATLAS = Path(__file__).resolve().parents[1] / "fakes" / "atlas.py"
 EXTRA_SERVERS = """
+import importlib.util
 import json
 import pytest
 from pytest_ascend_oss.server.devices import NoCards
@@ -134,3 +136,43 @@ def test_a_card_held_by_someone_else_is_diagnosed_with_its_holder(pytester, atla
     finally:
         squatter.kill()
         squatter.wait()
+
+
+@pytest.mark.parametrize(("vllm_ascend", "build"), [
+    ("0.18.0rc1", None),
+    # a tagless shallow clone, as vllm-ascend issue #9806 shows it
+    ("0.1.dev2922+gbb3f938cb", "built from source at git bb3f938cb"),
+])
+def test_the_record_of_a_simulated_ascend_host(pytester, atlas, monkeypatch, tmp_path,
+                                               vllm_ascend, build):
+    """results.json on an Ascend host: CANN from the toolkit's install-info file, torch,
+    torch_npu, vllm-ascend (tagged, or a source build said as such), the driver from npu-smi,
+    the Ascend variables with secrets hidden; the software check said before launch."""
+    bin_dir, _ = atlas
+    spec = importlib.util.spec_from_file_location("atlas", ATLAS)
+    fake = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fake)
+    for name, value in fake.software(tmp_path / "stack", vllm_ascend).items():
+        monkeypatch.setenv(name, value)
+    result, results = _run(pytester, bin_dir, "--devices", "0-7")
+    env = results["environment"]
+    assert env["ascend_host"] is True and env["cann"] == "8.5.1"
+    assert env["cann_source"].endswith("x86_64-linux/ascend_toolkit_install.info")
+    assert env["torch_npu"] == "2.9.0" and env["torch"] and env["vllm_ascend"] == vllm_ascend
+    assert env["vllm_ascend_build"] == build and env["driver"] == "24.1.0.3"
+    variables = env["variables"]
+    assert variables["HCCL_OP_EXPANSION_MODE"] == "AIV"
+    assert variables["PYTORCH_NPU_ALLOC_CONF"] == "expandable_segments:True"
+    assert variables["ASCEND_FAKE_TOKEN"] != "do-not-record-me"
+    assert "do-not-record-me" not in (pytester.path / "results" / "results.json").read_text()
+    out = result.stdout.str()
+    before_launch = out.split("starting server", 1)[0]
+    if build:
+        assert (f"software check: vllm_ascend: '{vllm_ascend}', {build}: not comparable "
+                "with 0.18.0rc1") in before_launch
+    else:
+        assert "software check: CANN, torch, torch_npu and vllm-ascend meet the guide's " \
+               "minimums" in before_launch
+    print(json.dumps({k: env[k] for k in ("cann", "cann_source", "torch", "torch_npu",
+                                          "vllm_ascend", "vllm_ascend_build", "driver",
+                                          "variables")}, indent=1))

@@ -28,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 HBM_TOTAL_MB = 65536
 SERVER_MB = 55124
+DRIVER = "24.1.0.3"  # the header npu-smi prints (vllm-ascend issue #1767)
 
 
 def _alive(pid: int) -> bool:
@@ -72,6 +73,8 @@ def npu_smi() -> None:
     cards = int((_state() / "cards").read_text())
     claims = _claims()
     rule = "+" + "-" * 27 + "+" + "-" * 15 + "+" + "-" * 52 + "+"
+    print("+" + "-" * 96 + "+")
+    print(f"| npu-smi {DRIVER:<24} Version: {DRIVER:<46}|")
     print(rule)
     print("| NPU   Name                | Health        | Power(W)    Temp(C)           "
           "Hugepages-Usage(page)|")
@@ -131,6 +134,26 @@ def real_vllm() -> None:
     env.update(engine_environment(os.environ, sorted(os.sched_getaffinity(0)),
                                   SMALL_KV_CACHE_GIB, argv_tools.ranks(argv)))  # TP / PP ranks
     os.execve(argv[0], argv, env)
+
+
+def software(directory: Path, vllm_ascend: str) -> dict[str, str]:
+    """The guide's software stack as the host record sees it, without the software: CANN's
+    install-info file under a toolkit root, and torch_npu / vllm-ascend distributions
+    (metadata only; nothing to import). Returns the environment that shows them."""
+    toolkit = directory / "ascend-toolkit" / "latest"
+    (toolkit / "x86_64-linux").mkdir(parents=True, exist_ok=True)
+    (toolkit / "x86_64-linux" / "ascend_toolkit_install.info").write_text(
+        "package_name=Ascend-cann-toolkit\nversion=8.5.1\ninnerversion=V100R001C25\n"
+        "arch=x86_64\nos=linux\npath=/usr/local/Ascend/ascend-toolkit/8.5.1/x86_64-linux\n")
+    site = directory / "site"
+    for name, version in (("torch_npu", "2.9.0"), ("vllm_ascend", vllm_ascend)):
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}"
+                                       f"\nVersion: {version}\n")
+    return {"ASCEND_TOOLKIT_HOME": str(toolkit), "PYTHONPATH": str(site),
+            "HCCL_OP_EXPANSION_MODE": "AIV", "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True",
+            "ASCEND_FAKE_TOKEN": "do-not-record-me"}
 
 
 def install(directory: Path, cards: int) -> Path:

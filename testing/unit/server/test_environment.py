@@ -54,6 +54,10 @@ def test_driver_version(tmp_path):
     info.write_text("Version=24.1.0.3\nascendhal_version=7.35.23\n")
     assert env.driver_version(str(info)) == "24.1.0.3"
     assert env.driver_version(str(tmp_path / "missing")) is None
+    # no version file (a container mounting only the tools): npu-smi's header, issue #1767
+    header = ("+----------------------------------------------------------------------------+\n"
+              "| npu-smi 24.1.0.3                 Version: 24.1.0.3                          |\n")
+    assert env.driver_version(str(tmp_path / "missing"), smi=header) == "24.1.0.3"
 
 
 @pytest.mark.parametrize(("version", "build"), [
