@@ -6,7 +6,8 @@
 # a `vllm` that refuses a claimed card with vllm-ascend's own message, else becomes the real
 # vLLM CPU serving the canary with the user's flags (FAKE_ATLAS_BACKEND=embedded).
 #
-#   benchmarks/atlas_rehearsal.sh [OUT_DIR]      (about 40 minutes on 2 cores)
+#   benchmarks/atlas_rehearsal.sh [OUT_DIR]      (about 22 minutes on 2 cores)
+#   REHEARSAL_DEVICES=0 benchmarks/atlas_rehearsal.sh   (the one-card run only)
 #
 # Prints, per run: the verdict counts, each server's cards, the stepping aside and its cost,
 # and the wall time; everything else is in OUT_DIR/devices-*/ (results.json, report.html).
@@ -27,7 +28,7 @@ baseline="$out/reference-fp32.json.gz"
     --model gpt-oss-20b --output "$baseline"
 command="vllm serve /models/gpt-oss-20b --dtype bfloat16 --tool-call-parser openai \
 --enable-auto-tool-choice --reasoning-parser openai_gptoss"
-for devices in 0-7 0; do
+for devices in ${REHEARSAL_DEVICES:-0-7 0}; do
     results="$out/devices-$devices"
     started=$(date +%s)
     pytest -m "features or precision" -p no:cacheprovider --server-cmd "$command" \

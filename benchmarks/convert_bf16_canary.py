@@ -4,7 +4,12 @@ of its own (its peak memory measured by the kernel), then the converted checkpoi
 dequantized weights each served by vLLM CPU and asked for greedy ids on the 57 shipped
 precision prompts. Prints the figures; exits 1 when any prompt's ids differ.
 
-    python benchmarks/convert_bf16_canary.py      (about 3 minutes on 2 cores)
+With ``--layers N``: memory at gpt-oss-20b's sizes instead. N layers of random MXFP4 experts
+shaped as the hub's (32 experts, hidden 2880, gate_up 5760 rows: 1.06 GB in BF16, down 0.53
+GB), converted in a process of its own; its peak memory against the BF16 output's size.
+
+    python benchmarks/convert_bf16_canary.py             (about 3 minutes on 2 cores)
+    python benchmarks/convert_bf16_canary.py --layers 4  (6.4 GB written; about 2 minutes)
 """
 
 from __future__ import annotations
@@ -50,8 +55,52 @@ def served_ids(model: Path, work: Path, prompts) -> tuple[dict, float]:
             server.stop()
 
 
+def synthetic(layers: int, work: Path) -> int:
+    """Peak memory converting ``layers`` layers of 20B-sized random MXFP4 experts."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    source = work / "mxfp4-20b-shaped"
+    source.mkdir()
+    (source / "config.json").write_text(json.dumps({
+        "model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}}))
+    generator = torch.Generator().manual_seed(0)
+    for layer in range(layers):
+        tensors = {}
+        for proj, rows in (("gate_up_proj", 5760), ("down_proj", 2880)):
+            key = f"model.layers.{layer}.mlp.experts.{proj}"
+            tensors[key + "_blocks"] = torch.randint(0, 256, (32, rows, 90, 16), dtype=torch.uint8,
+                                                     generator=generator)
+            tensors[key + "_scales"] = torch.randint(120, 130, (32, rows, 90), dtype=torch.uint8,
+                                                     generator=generator)
+        save_file(tensors, source / f"layer-{layer}.safetensors")
+        del tensors
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest_ascend_oss.cli", "convert-bf16",
+                           str(source), str(work / "bf16")], capture_output=True, text=True)
+    took = time.monotonic() - began
+    if done.returncode:
+        print(done.stdout, done.stderr)
+        return 1
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    written = sum(p.stat().st_size for p in (work / "bf16").glob("*.safetensors"))
+    print(f"convert-bf16, {layers} layers at gpt-oss-20b's expert sizes: {took:.1f} s, "
+          f"{written / 2**30:.2f} GiB BF16 written, peak RSS {peak_mb / 1024:.2f} GiB "
+          f"(largest tensor 1.06 GB; the whole 20B model is about 39 GiB in BF16)")
+    return 0
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="convert-bf16-"))
+    if "--layers" in sys.argv:
+        try:
+            return synthetic(int(sys.argv[sys.argv.index("--layers") + 1]), work)
+        finally:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
     mxfp4 = _mxfp4_module()
     mxfp4.make(ensure_model(lambda m: None), work / "mxfp4", work / "dequantized")
     began = time.monotonic()
