@@ -57,9 +57,19 @@ def test_server_came_up_as_given(server, ascend_settings, record):
             pytrace=False)
 
 
-def test_served_model_is_listed(client, server):
+def test_served_model_is_listed(client, server, record):
+    """/v1/models lists the served name, and what answers is that model: every answer names it
+    (a gateway that routes to another model, or an alias the server rewrites, shows here;
+    readiness already required the listing)."""
     listed = [m["id"] for m in client.get("/v1/models").json()["data"]]
     assert server.model in listed, f"/v1/models lists {listed}, not the served name {server.model!r}"
+    named = {}
+    for name, (path, body) in ENDPOINTS.items():
+        named[name] = client.post(path, {**body, "max_tokens": 4, "temperature": 0}).get("model")
+    record("answered_by", named)
+    wrong = {k: v for k, v in named.items() if v != server.model}
+    assert not wrong, (f"answers name another model than the served {server.model!r}: {wrong} "
+                       f"(/v1/models lists {listed})")
 
 
 def test_say_hi_returns_text(client, record):

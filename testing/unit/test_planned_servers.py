@@ -28,4 +28,4 @@ def test_each_server_is_counted_once_in_the_order_met():
 
 
 def test_tests_without_a_server_start_none():
-    assert planned_servers([_item("test_mxfp4_is_refused", ["checkpoint"])]) == []
+    assert planned_servers([_item("test_mxfp4_is_not_served", ["checkpoint"])]) == []

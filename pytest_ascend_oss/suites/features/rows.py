@@ -21,7 +21,7 @@ ROWS = (
     ("pp", "Pipeline Parallel"),
     ("ep", "Expert Parallel"),
     ("bf16", "BF16"),
-    ("mxfp4", "MXFP4 (must be refused)"),
+    ("mxfp4", "MXFP4 (not supported: BF16 served instead)"),
     ("tools", "Tool Calling"),
     ("reasoning", "Reasoning / Thinking (--reasoning-parser)"),
     ("chunked_prefill", "Long prompts under chunked prefill"),
@@ -59,23 +59,43 @@ def served_dtype(log_path: Path | None) -> str | None:
     return found[-1] if found else None
 
 
-def mxfp4_verdict(checkpoint: Path | None, scratch: Path) -> tuple[bool, str]:
-    """Whether the launcher's preflight refuses an MXFP4 checkpoint: the served checkpoint's
-    config.json (or a minimal gpt_oss one) with an MXFP4 ``quantization_config``, as the
-    released gpt-oss-20b ships it. (refused, the preflight's message)."""
-    config = {"model_type": "gpt_oss", "architectures": ["GptOssForCausalLM"]}
-    source = Path(checkpoint) / "config.json" if checkpoint else None
-    if source and source.is_file():
-        config = json.loads(source.read_text(encoding="utf-8"))
-    config["quantization_config"] = {"quant_method": "mxfp4",
-                                     "modules_to_not_convert": ["model.layers.*.self_attn"]}
-    scratch.mkdir(parents=True, exist_ok=True)
-    (scratch / "config.json").write_text(json.dumps(config), encoding="utf-8")
+# vLLM's engine config line ("Initializing a V1 LLM engine (v...) with config: ...,
+# quantization=None, ...": vllm/v1/engine/core.py and VllmConfig.__str__ in vllm/config/vllm.py,
+# 0.18.0 and 0.32.0 alike; vllm-ascend logs through vLLM's engine).
+_QUANTIZATION = re.compile(r"\bquantization=(\w+)")
+
+
+def served_quantization(log_path: Path | None) -> str | None:
+    """The quantization vLLM's engine was configured with ("None" when it serves the weights as
+    they are), from its launch log; None without a log or such a line."""
+    if log_path is None:
+        return None
     try:
-        check_checkpoint(str(scratch))
-    except PreflightError as exc:
-        return True, str(exc)
-    return False, "the preflight let an MXFP4 config through"
+        text = Path(log_path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = _QUANTIZATION.findall(text)
+    return found[-1] if found else None
+
+
+def mxfp4_served(log_path: Path | None, checkpoint: Path | None) -> tuple[bool | None, str]:
+    """Does the deployment serve MXFP4 weights? (True / False / None when nothing tells, and
+    the evidence): the engine's quantization from its launch log, and the preflight's verdict on
+    the checkpoint it was given (its config.json's quantization_config)."""
+    evidence, served = [], None
+    quantization = served_quantization(log_path)
+    if quantization is not None:
+        evidence.append(f"engine quantization={quantization} ({Path(log_path).name})")
+        served = "mxfp4" in quantization.lower()
+    if checkpoint is not None and (Path(checkpoint) / "config.json").is_file():
+        try:
+            check_checkpoint(str(checkpoint))
+            evidence.append(f"{checkpoint}/config.json: no MXFP4 quantization_config")
+            served = served or False
+        except PreflightError as exc:
+            evidence.append(str(exc).split(". ")[0])
+            served = True
+    return served, "; ".join(evidence)
 
 
 def results_tests(path: Path) -> dict[str, dict]:

@@ -241,9 +241,18 @@ def follow_up(client: Client, case: Case, tools: list[str], result: dict) -> dic
 
 
 def tool_choice_none(client: Client, case: Case, tools: list[str]) -> dict:
-    """Tools offered, ``tool_choice: "none"``: no call may come back."""
-    message, finish = ask(client, [{"role": "user", "content": case.prompt}], tools,
-                          tool_choice="none", temperature=0.0)
+    """Tools offered, ``tool_choice: "none"``: no call may come back. Measured only against a
+    control: the same request under ``"auto"`` must call a tool (a server that never returns
+    calls, e.g. without a tool parser, would pass "none" while proving nothing):
+    ``not_measured`` says why when it does not."""
+    messages = [{"role": "user", "content": case.prompt}]
+    control, _ = ask(client, messages, tools, tool_choice="auto", temperature=0.0)
+    if not control.get("tool_calls"):
+        return {"problem": None, "not_measured": (
+            f"the same request under tool_choice 'auto' got no tool call either "
+            f"({(control.get('content') or '')[:80]!r}): 'none' cannot be told apart from a "
+            "server that never calls tools")}
+    message, finish = ask(client, messages, tools, tool_choice="none", temperature=0.0)
     problem = None
     if message.get("tool_calls"):
         problem = f"a tool call came back: {message['tool_calls']}"
@@ -252,23 +261,35 @@ def tool_choice_none(client: Client, case: Case, tools: list[str]) -> dict:
     return {"problem": problem, "finish_reason": finish, "content": message.get("content")}
 
 
-THREE_TURNS = ("say hi", "What is the capital of France?", "What is the capital of Japan?")
+# (question, words the answer must hold): the last turn can be answered only from the first,
+# so a server that drops or garbles the conversation's history fails it.
+THREE_TURNS = (
+    ("My name is Lin and I live in Toronto. Please remember both; reply with one short "
+     "sentence.", ()),
+    ("What is the capital of France?", ("Paris",)),
+    ("What is my name, and which city do I live in?", ("Lin", "Toronto")),
+)
 
 
 def three_turns(client: Client) -> dict:
     """A harmony conversation of three user turns, each answer carried into the next request
-    (vLLM has had multi-turn harmony header errors): every turn a finished final answer."""
+    (vLLM has had multi-turn harmony header errors): every turn a finished final answer, and
+    each answer uses the conversation (the last recalls what the first said)."""
     messages: list[dict] = []
     turns = []
-    for question in THREE_TURNS:
+    for question, wanted in THREE_TURNS:
         messages.append({"role": "user", "content": question})
         answer = client.post("/v1/chat/completions", {
             "messages": messages, "max_tokens": MAX_TOKENS, "reasoning_effort": EFFORT,
             "temperature": 0.0})["choices"][0]
         problem = final_answer_problem(answer["message"], answer["finish_reason"])
-        turns.append({"question": question, "content": answer["message"].get("content"),
-                      "problem": problem})
+        content = answer["message"].get("content") or ""
+        missing = [w for w in wanted if w.lower() not in content.lower()]
+        if problem is None and missing:
+            problem = (f"turn {len(turns) + 1} does not use the conversation: {content[:160]!r} "
+                       f"lacks {', '.join(missing)}")
+        turns.append({"question": question, "content": content, "problem": problem})
         if problem:
             break
-        messages.append({"role": "assistant", "content": answer["message"]["content"]})
+        messages.append({"role": "assistant", "content": content})
     return {"turns": turns, "problem": next((t["problem"] for t in turns if t["problem"]), None)}

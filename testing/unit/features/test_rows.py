@@ -26,14 +26,24 @@ def test_served_dtype_from_the_launch_log(tmp_path):
     assert rows.served_dtype(None) is None
 
 
-def test_mxfp4_config_is_refused_by_the_preflight(tmp_path):
+def test_mxfp4_served_is_read_from_the_engine_and_the_checkpoint(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text("INFO [core.py:104] Initializing a V1 LLM engine (v0.18.0) with config: "
+                   "model='/m', dtype=torch.bfloat16, disable_custom_all_reduce=True, "
+                   "quantization=None, enforce_eager=False\n")
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
     (checkpoint / "config.json").write_text('{"model_type": "gpt_oss", "hidden_size": 2880}')
-    refused, message = rows.mxfp4_verdict(checkpoint, tmp_path / "scratch")
-    assert refused and "MXFP4" in message
-    refused, _ = rows.mxfp4_verdict(None, tmp_path / "scratch2")
-    assert refused
+    served, evidence = rows.mxfp4_served(log, checkpoint)
+    assert served is False and "engine quantization=None" in evidence
+    assert "no MXFP4 quantization_config" in evidence
+    log.write_text(log.read_text().replace("quantization=None", "quantization=mxfp4"))
+    assert rows.mxfp4_served(log, None)[0] is True  # the engine loaded MXFP4 (a GPU host)
+    (checkpoint / "config.json").write_text(
+        '{"model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}}')
+    served, evidence = rows.mxfp4_served(None, checkpoint)
+    assert served is True and "declares an MXFP4 quantization_config" in evidence
+    assert rows.mxfp4_served(None, None) == (None, "")  # attached, nothing given: unmeasured
 
 
 def _grid(outcome_at=lambda kind, depth: "passed", depths=rows.GUIDE_DEPTHS, ctx=131072):
