@@ -207,8 +207,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 f"at {profile.launch_estimate_s:g} s each (profile {profile.name}, "
                 "launch_estimate_s)" if profile.launch_estimate_s else "")
     config.stash[results_key].data["planned_servers"] = servers
+    extra = len(servers) - 1
+    short = (f"; with no card free beside the server under test, each of the {extra} extra "
+             "server(s) also restarts it (server/step_aside.py): up to "
+             f"{2 * extra + 1} start-ups" if extra and config.stash[settings_key].mode == "launch"
+             else "")
     _progress_printer(config)(f"this run starts {len(servers)} server(s): "
-                              f"{', '.join(servers)}{estimate}")
+                              f"{', '.join(servers)}{estimate}{short}")
 
 
 def planned_servers(items: list[pytest.Item]) -> list[str]:

@@ -94,6 +94,9 @@ SCHEMA: dict[str, dict[str, type]] = {
         "reasoning_grows": bool,
         # whether the model carries a conversation of several turns (the three-turn check)
         "multi_turn": bool,
+        # whether the last of the three turns must recall what the first said (the model
+        # uses the conversation; the history reaching it is checked either way)
+        "multi_turn_recall": bool,
     },
 }
 # Optional, per profile: what the profile is, and how long one server launch takes there (its

@@ -352,14 +352,15 @@ def test_tool_choice_none_gets_no_call(client, tool_cases, tools, table, record,
 
 
 def test_three_turn_conversation(client, limits, table, record):
-    """Three user turns, each answer carried into the next request: every turn answers, and
-    the last recalls what the first said (the conversation is used, not just accepted)."""
+    """Three user turns, each answer carried into the next request: every turn answers, each
+    prompt carries the history, and (multi_turn_recall) the last answer recalls what the
+    first turn said: the conversation is used, not just accepted."""
     if not limits["multi_turn"]:
         reason = ("the profile's model answers single turns only (multi_turn = false): its "
                   "later turns would judge the model, not the serving stack")
         table.record("tools", "three turns", rows.NOT_APPLICABLE, f"not applicable: {reason}")
         pytest.skip(f"not applicable: {reason}")
-    outcome = tool_calling.three_turns(client)
+    outcome = tool_calling.three_turns(client, recall=limits["multi_turn_recall"])
     record("turns", outcome["turns"])
     ok = outcome["problem"] is None
     table.record("tools", "three turns", rows.PASSED if ok else rows.FAILED,

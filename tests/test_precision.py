@@ -149,6 +149,19 @@ def test_perplexity_difference(comparison, criteria, record):
                          f" vs reference {comparison['perplexity_reference']:.4f}")
 
 
+def test_text_is_what_the_ids_say(comparison, criteria, record):
+    """Every answer's text equals its ids read back by the server's /detokenize: the ids the
+    criteria above judge are the answers users receive."""
+    text = comparison.get("text_ids") or {}
+    if "text_ids" not in criteria:
+        pytest.skip(f"not applicable: {text.get('not_applicable', 'no text was checked')}")
+    gate = record.gate(criteria["text_ids"])
+    record("text_ids_differing", text.get("differing_count"))
+    assert gate.passed, (f"{gate.message()}: {text.get('differing_count')} of "
+                         f"{text.get('prompts')} answers differ from their ids' text, e.g. "
+                         f"{text.get('differing', [])[:2]}")
+
+
 def test_hidden_state_cosine(comparison, criteria, record):
     """The guide's criterion: the server's stack (its pooling twin) against the reference."""
     probe = comparison["hidden_state"]

@@ -44,6 +44,30 @@ def text(s: str) -> list[int]:
 
 
 @functools.cache
+def _special_ids() -> frozenset[int]:
+    enc = encoding()
+    return frozenset(enc.encode_single_token(t) for t in enc.special_tokens_set)
+
+
+def visible_text(ids: list[int]) -> str:
+    """The text a server returns for generated ``ids``: special tokens skipped (vLLM's
+    skip_special_tokens, on by default), the bytes of the rest decoded; a character cut at the
+    end of a truncated answer is left out, as a streaming detokenizer holds it back."""
+    special = _special_ids()
+    data = encoding().decode_bytes([i for i in ids if i not in special])
+    return data.decode("utf-8", errors="ignore") if _cut_at_end(data) else data.decode(
+        "utf-8", errors="replace")
+
+
+def _cut_at_end(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.end == len(data)  # only the last character is incomplete
+    return False
+
+
+@functools.cache
 def preamble(date: str, effort: str | None, tools: tuple[str, ...] = ()) -> tuple[int, ...]:
     """Ids of the system (and developer) messages vLLM puts before the user's turn, for the
     named functions of ``tools.FUNCTIONS``."""

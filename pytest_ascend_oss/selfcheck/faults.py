@@ -44,6 +44,8 @@ FAULTS = (
           ("precision::test_token_match_rate", "precision::test_rouge_l",
            "long_context::test_needle_recalled", "smoke::test_say_hi_greets",
            "smoke::test_capital_of_france_as_in_the_guide")),
+    Fault("text-off-ids", "completions text rotated, its token ids left as they are",
+          ("precision::test_text_is_what_the_ids_say", "precision::test_rouge_l")),
     Fault("stream-cut", f"streams end after {CUT_AFTER_EVENTS} token events, no [DONE]",
           ("smoke::test_stream_and_non_stream_give_the_same_tokens",
            "performance::test_no_failed_requests", "long_context::test_needle_recalled")),
@@ -156,6 +158,8 @@ class Rewriter:
         text = part.get(key)
         if self.fault == "altered-tokens" and text:
             part[key] = _rotate(text)
+        elif self.fault == "text-off-ids" and not self.chat and text:
+            part[key] = _rotate(text)  # what users read; the ids the criteria judge unchanged
         elif self.fault == "always-7842" and self.chat and text:
             part[key] = "" if self.answered else self.answer
             self.answered = True

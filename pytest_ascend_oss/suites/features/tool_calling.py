@@ -271,24 +271,39 @@ THREE_TURNS = (
 )
 
 
-def three_turns(client: Client) -> dict:
+def three_turns(client: Client, recall: bool = True) -> dict:
     """A harmony conversation of three user turns, each answer carried into the next request
     (vLLM has had multi-turn harmony header errors): every turn a finished final answer, and
-    each answer uses the conversation (the last recalls what the first said)."""
+    the history reaches the model: each turn's prompt is longer than the last by at least the
+    tokens of the answer and the question added (a server or gateway that drops the history
+    fails it, whatever the model). ``recall``: the last answer must also name what the first
+    turn said (a model that uses the conversation; the canary answers each turn alone)."""
+    from ...gptoss.harmony import text as encode
+
     messages: list[dict] = []
     turns = []
     for question, wanted in THREE_TURNS:
         messages.append({"role": "user", "content": question})
-        answer = client.post("/v1/chat/completions", {
+        reply = client.post("/v1/chat/completions", {
             "messages": messages, "max_tokens": MAX_TOKENS, "reasoning_effort": EFFORT,
-            "temperature": 0.0})["choices"][0]
+            "temperature": 0.0})
+        answer = reply["choices"][0]
         problem = final_answer_problem(answer["message"], answer["finish_reason"])
         content = answer["message"].get("content") or ""
-        missing = [w for w in wanted if w.lower() not in content.lower()]
+        prompt = (reply.get("usage") or {}).get("prompt_tokens")
+        if problem is None and turns:
+            added = len(encode(turns[-1]["content"])) + len(encode(question))
+            if prompt is None or prompt < turns[-1]["prompt_tokens"] + added:
+                problem = (f"turn {len(turns) + 1}'s prompt holds {prompt} tokens, the previous "
+                           f"{turns[-1]['prompt_tokens']} plus at least {added} for the answer "
+                           "and the question added: the history did not reach the model")
+        missing = [w for w in (wanted if recall or len(turns) < 2 else ())
+                   if w.lower() not in content.lower()]
         if problem is None and missing:
             problem = (f"turn {len(turns) + 1} does not use the conversation: {content[:160]!r} "
                        f"lacks {', '.join(missing)}")
-        turns.append({"question": question, "content": content, "problem": problem})
+        turns.append({"question": question, "content": content, "prompt_tokens": prompt,
+                      "problem": problem})
         if problem:
             break
         messages.append({"role": "assistant", "content": content})

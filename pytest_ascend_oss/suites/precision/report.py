@@ -38,6 +38,11 @@ def markdown_table(result: dict, gates: dict[str, Gate], reference_name: str) ->
     ]
     lines = [f"# 精度对比: measured results (reference: {reference_name})", "",
              "| 指标 | 基准 | 被测 | 差异 | 状态 | 阈值 |", "|---|---|---|---|---|---|"]
+    if "text_ids" in gates:  # not the guide's row: the text users read against the ids judged
+        text, gate = result["text_ids"], gates["text_ids"]
+        rows.append(("Text = ids (not in the guide)", "100 %", f"{text['share']:.1%}",
+                     f"{text['differing_count']} of {text['prompts']} differ",
+                     STATUS[gate.status], f"{gate.op} {gate.bound:.0%}"))
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     if result.get("beside"):
         lines += ["", *beside_table(result, result["beside"])]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...gates import Gate
+from ...gptoss.harmony import visible_text
 from ...report.files import write_json_atomic, write_text_atomic
 from ...transport import vllm
 from ...transport.http import sync_client
@@ -118,6 +119,7 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
         forced = collect.teacher_forced(dut, model, reference["prompts"])
         result = compare(reference, candidate, forced,
                          lambda ids: vllm.detokenize(dut, model, ids))
+        result["text_ids"] = text_agreement(candidate["prompts"], endpoint, visible_text)
         if cpu_reference:
             beside = baseline.load(cpu_reference)
             baseline.check_compatible(cpu_reference, beside, meta)
@@ -141,6 +143,27 @@ def verify(dut_url: str, model: str, *, api_key: str | None = None, max_tokens: 
                             "device": beside.get("device") or "server",
                             **{k: v for k, v in second.items() if k not in ("prompts", "worst")}}
     return result
+
+
+def text_agreement(generated: list[dict], endpoint: str,
+                   decode: Callable[[list[int]], str]) -> dict:
+    """Is each answer's text what its ids say? The id-based criteria judge the ids; a user
+    reads the text. A server (or a gateway before it) whose text and ids disagree would pass
+    them while its users read something else. ``decode``: the text gpt-oss's tokenizer gives
+    the ids with special tokens skipped, as vLLM returns completions text (the server's
+    /detokenize keeps the harmony specials, so it cannot stand in). Completions only: a chat
+    answer's text is its parsed content and reasoning, not its harmony tokens."""
+    if endpoint != "completions":
+        return {"not_applicable": "the chat endpoint's text is the parsed content and "
+                                  "reasoning, not the generated harmony tokens"}
+    differing = []
+    for p in generated:
+        said = decode(p["generated_ids"])
+        if said != p["text"]:
+            differing.append({"id": p["id"], "text": p["text"][:120], "ids_say": said[:120]})
+    n = len(generated)
+    return {"share": (n - len(differing)) / n if n else None, "prompts": n,
+            "differing_count": len(differing), "differing": differing[:5]}
 
 
 def _twin(pooling_url: str | Twin | None, note: str | None) -> tuple[str | None, str | None]:
@@ -206,7 +229,8 @@ def gates(result: dict, limits: dict, source: Callable[[str], str], evidence: st
     not measured is a gate that does not pass, its note the remedy."""
     probe = result.get("hidden_state") or {}
     why = probe.get("not_measured") or probe.get("error") or ""
-    return {
+    text = result.get("text_ids") or {}
+    found = {
         "token_match": Gate("token match rate", result["token_match_rate"], ">=",
                             limits["token_match_min"], "", f"{evidence}:token_match_rate",
                             source("token_match_min")),
@@ -226,6 +250,11 @@ def gates(result: dict, limits: dict, source: Callable[[str], str], evidence: st
                                      f"{evidence}:hidden_state.worst_prompt_mean",
                                      source("hidden_cosine_prompt_min"), why),
     }
+    if "share" in text:  # completions: the text checked against the ids (text_agreement)
+        found["text_ids"] = Gate("answers whose text is what their ids say", text["share"],
+                                 ">=", 1.0, "", f"{evidence}:text_ids.share",
+                                 "fixed: a user reads the text, the criteria judge the ids")
+    return found
 
 
 def write_reports(result: dict, criteria: dict[str, Gate], json_path: Path, md_path: Path,

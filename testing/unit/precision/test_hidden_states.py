@@ -178,3 +178,30 @@ def test_the_cpu_fp32_reference_is_shown_beside_the_gate_and_judges_nothing():
     assert "| Token Match Rate | 100.0% | 50.0% |" in table
     assert "| Cosine Similarity (mean) | 0.99500 | - |" in table
     assert table.count("✅ PASS") == 5  # the second reference changes no verdict
+
+
+def test_the_text_users_read_is_checked_against_the_ids_judged():
+    generated = [{"id": "a", "generated_ids": [1, 2], "text": "one two"},
+                 {"id": "b", "generated_ids": [3], "text": "three"}]
+    said = {(1, 2): "one two", (3,): "three"}
+    ok = run.text_agreement(generated, "completions", lambda ids: said[tuple(ids)])
+    assert ok["share"] == 1.0 and ok["differing"] == []
+    said[(3,)] = "tree"  # a gateway that rewrites the text but not the ids
+    bad = run.text_agreement(generated, "completions", lambda ids: said[tuple(ids)])
+    assert bad["share"] == 0.5 and bad["differing"] == [
+        {"id": "b", "text": "three", "ids_say": "tree"}]
+    gates = run.gates({**RESULT, "text_ids": bad}, LIMITS, str)
+    assert not gates["text_ids"].passed and gates["text_ids"].bound == 1.0
+    chat = run.text_agreement(generated, "chat", lambda ids: "")
+    assert "text_ids" not in run.gates({**RESULT, "text_ids": chat}, LIMITS, str)
+
+
+def test_visible_text_skips_specials_and_a_cut_character():
+    from pytest_ascend_oss.gptoss import harmony
+
+    ids = harmony.text("<|channel|>final<|message|>巴黎<|return|>")
+    assert harmony.visible_text(ids) == "final巴黎"
+    split = harmony.text("龘")  # one character, two byte-level tokens
+    assert len(split) == 2
+    # an answer truncated between them: the half character is held back, not a "\ufffd"
+    assert harmony.visible_text(harmony.text("final ") + split[:1]) == "final "

@@ -54,6 +54,14 @@ def test_altered_tokens_changes_text_and_ids_of_both_endpoints():
     assert [c["choices"][0].get("token_ids") for c in chunks[1:4]] == [[0], [1], [2]]
 
 
+def test_text_off_ids_changes_the_completion_text_only():
+    completion = {"choices": [{"text": "Paris", "token_ids": [0, 9]}]}
+    body = Rewriter("text-off-ids", chat=False).message(completion)
+    assert body["choices"][0] == {"text": "Qbsjt", "token_ids": [0, 9]}
+    body = Rewriter("text-off-ids", chat=True).message(chat_message("Code 7842, hi."))
+    assert body["choices"][0]["message"]["content"] == "Code 7842, hi."  # chat untouched
+
+
 def test_always_7842_says_it_once_and_keeps_the_reasoning():
     body = Rewriter("always-7842", chat=True).message(chat_message())
     assert body["choices"][0]["message"]["content"] == faults.FIXED_ANSWER
