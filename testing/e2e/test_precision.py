@@ -108,9 +108,11 @@ def _healthy_passes_and_perturbed_fails(pytester, servers, small_prompts, refere
     healthy_dir, broken_dir = pytester.path / "healthy", pytester.path / "broken"
     healthy = run(pytester, servers["bf16"], "--pooling-url", servers["bf16-pooling"],
                   "--results-dir", str(healthy_dir), *common)
-    assert healthy.parseoutcomes().get("passed") == 4, healthy.stdout.str()[-1500:]
+    # the guide's four criteria and the text users read against the ids judged
+    assert healthy.parseoutcomes().get("passed") == 5, healthy.stdout.str()[-1500:]
     table = (healthy_dir / "precision.md").read_text()
-    assert table.count("PASS") == 5 and "cpu-fp32-transformers" in table, table
+    assert table.count("PASS") == 6 and "cpu-fp32-transformers" in table, table
+    assert "| Text = ids (not in the guide) | 100 % | 100.0% |" in table, table
     report = json.loads((healthy_dir / "precision_report.json").read_text())
     assert report["hidden_state"]["mean"] > 0.999 and report["hidden_state"]["tokens"] > 200
 
@@ -153,7 +155,7 @@ def _round_trip(pytester, servers, small_prompts, recorded, record_property):
     common = ("--prompts", str(small_prompts), "--precision-max-tokens", "64")
     result = run(pytester, servers["fp32"], "--record-baseline", str(recorded),
                  "--pooling-url", servers["fp32-pooling"], *common)
-    result.assert_outcomes(passed=1, skipped=5)
+    result.assert_outcomes(passed=1, skipped=6)  # the five criteria and the probe
     assert "judges nothing" in result.stdout.str()
     record_property("baseline_bytes", recorded.stat().st_size)
     verdicts = json.loads((pytester.path / "results" / "results.json").read_text())["verdicts"]
@@ -161,7 +163,7 @@ def _round_trip(pytester, servers, small_prompts, recorded, record_property):
     judged = run(pytester, servers["bf16"], "--baseline", str(recorded),
                  "--pooling-url", servers["bf16-pooling"], "--results-dir",
                  str(pytester.path / "judged"), *common)
-    assert judged.parseoutcomes().get("passed") == 4, judged.stdout.str()[-2000:]
+    assert judged.parseoutcomes().get("passed") == 5, judged.stdout.str()[-2000:]
     report = json.loads((pytester.path / "judged" / "precision_report.json").read_text())
     assert report["hidden_state"]["source"] == f"pooling twin {servers['fp32-pooling']}"
     assert report["hidden_state"]["mean"] > 0.999
@@ -175,9 +177,9 @@ def test_attached_without_a_reference_fails_every_criterion_with_the_remedy(
                  "--precision-max-tokens", "16")
     out = result.stdout.str()
     assert result.ret == 1
-    # each criterion errors in its setup with the remedy; skipped: "not applicable: not
-    # recording" and the checkpoint probe (not asked for)
-    result.assert_outcomes(errors=4, skipped=2)
+    # each criterion (the guide's four and text = ids) errors in its setup with the remedy;
+    # skipped: "not applicable: not recording" and the checkpoint probe (not asked for)
+    result.assert_outcomes(errors=5, skipped=2)
     assert out.count("not measured: no reference to compare with") >= 4
     assert "--record-baseline baseline.json" in out and "--baseline-url URL" in out
     results = json.loads((pytester.path / "results" / "results.json").read_text())
@@ -202,7 +204,9 @@ def _chat_mode_against_a_live_reference(pytester, servers, small_prompts):
                  "--pooling-url", servers["bf16-pooling"],
                  "--precision-endpoint", "chat", "--prompts", str(small_prompts),
                  "--precision-max-tokens", "64")
+    # text = ids is not applicable to chat (its text is the parsed content and reasoning)
     assert result.parseoutcomes().get("passed") == 4, result.stdout.str()[-1500:]
+    assert "not applicable: the chat endpoint's text" in result.stdout.str()
     report = json.loads((pytester.path / "results" / "precision_report.json").read_text())
     assert report["prompts_with_different_input"] == 0
     assert report["token_match_rate"] == 1.0
