@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/browser.sh  # report.html is checked in a real headless Chromium
-exec .venv/bin/python -m pytest testing "$@"
+# --durations: the slowest tests in every CI log, for whoever trims its time next
+exec .venv/bin/python -m pytest testing --durations=25 "$@"

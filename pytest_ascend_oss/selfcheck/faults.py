@@ -3,7 +3,8 @@ each one must flip.
 
 A fault is what a broken deployment looks like on the wire: late first tokens, slow decode,
 wrong tokens, a stream that stops, server errors, a memorised answer, an answer left in the
-analysis channel, broken tool-call JSON, harmony markup in the answer. Each is applied by
+analysis channel, broken tool-call JSON, harmony markup in the answer, usage that overstates,
+greedy answers that wobble, a conversation whose history is dropped. Each is applied by
 ``proxy.py`` to the real server's real responses (``Rewriter`` below holds the rewriting, so the
 project's tests check it without a network), or, for the embedded default only, by launching
 a broken variant of the server itself (perturbed weights, a short context limit).
@@ -24,6 +25,9 @@ CUT_AFTER_EVENTS = 2
 HARMONY_LEAK = "<|channel|>final<|message|>"
 FIXED_ANSWER = "The secret code is 7842."
 CUT = object()  # what ``Rewriter.event`` returns when the stream must end here
+# greedy-jitter: one whole answer in this many has its last token id changed (three identical
+# greedy requests in a row then always meet one).
+JITTER_EVERY = 3
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ FAULTS = (
            "smoke::test_capital_of_france_as_in_the_guide")),
     Fault("text-off-ids", "completions text rotated, its token ids left as they are",
           ("precision::test_text_is_what_the_ids_say", "precision::test_rouge_l")),
+    Fault("usage-inflated", "every answer's usage claims one completion token more than it "
+          "sent", ("smoke::test_usage_is_consistent",)),
+    Fault("greedy-jitter", f"every {JITTER_EVERY}rd whole answer's last token id changed",
+          ("smoke::test_repeated_greedy_requests_are_identical",)),
+    Fault("forgetful-history", "chat requests reach the server with their last message only",
+          ("features::test_three_turn_conversation",)),
     Fault("stream-cut", f"streams end after {CUT_AFTER_EVENTS} token events, no [DONE]",
           ("smoke::test_stream_and_non_stream_give_the_same_tokens",
            "performance::test_no_failed_requests", "long_context::test_needle_recalled")),
@@ -116,8 +126,10 @@ def _reasoning_key(part: dict) -> str:
 class Rewriter:
     """One response's rewriting under one fault (state lives per response)."""
 
-    def __init__(self, fault: str, chat: bool, answer: str = FIXED_ANSWER):
+    def __init__(self, fault: str, chat: bool, answer: str = FIXED_ANSWER,
+                 request_number: int = 0):
         self.fault, self.chat, self.answer = fault, chat, answer
+        self.request_number = request_number  # the generation request's place (0-based)
         self.token_events = 0
         self.answered = False      # always-7842: the answer went out once
         self.leaked = False        # harmony-leak: the markup went out once
@@ -130,7 +142,17 @@ class Rewriter:
             if part is not None:
                 self._part(part, "content" if self.chat else "text", whole=True)
             self._ids(choice)
+            if (self.fault == "greedy-jitter" and choice.get("token_ids")
+                    and self.request_number % JITTER_EVERY == JITTER_EVERY - 1):
+                choice["token_ids"][-1] = _other_id(choice["token_ids"][-1])
+        self._usage(body)
         return body
+
+    def _usage(self, body: dict) -> None:
+        usage = body.get("usage")
+        if self.fault == "usage-inflated" and usage and usage.get("completion_tokens"):
+            usage["completion_tokens"] += 1
+            usage["total_tokens"] = usage.get("total_tokens", 0) + 1
 
     def event(self, chunk: dict):
         """One streamed chunk, rewritten; ``CUT`` when the stream must end before it."""
@@ -144,6 +166,7 @@ class Rewriter:
                             or choice.get("token_ids"))
             self._part(part, "content" if self.chat else "text", whole=False)
             self._ids(choice)
+        self._usage(chunk)
         if carries:
             self.token_events += 1
             if self.fault == "stream-cut" and self.token_events > CUT_AFTER_EVENTS:
@@ -182,3 +205,12 @@ class Rewriter:
 def injects_500(fault: str, request_number: int) -> bool:
     """http-500-bursts: whether the ``request_number``-th generation request (0-based) fails."""
     return fault == "http-500-bursts" and request_number % BURST_PERIOD in BURST
+
+
+def forgotten(body: dict) -> dict:
+    """forgetful-history: a chat request with its last message only (a gateway that keeps no
+    history)."""
+    messages = body.get("messages")
+    if isinstance(messages, list) and len(messages) > 1:
+        body = {**body, "messages": messages[-1:]}
+    return body

@@ -52,11 +52,14 @@ def build_app(upstream: str, fault: str, delay_s: float = 0.0,
                                                "http-500-bursts fault", "type": "InternalServerError",
                                                "code": 500}}, status_code=500)
         body = await request.body()
+        if fault == "forgetful-history" and generating and path.endswith("/chat/completions"):
+            body = json.dumps(faults.forgotten(json.loads(body))).encode()
         headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED_HEADERS}
         response = await client.send(
             client.build_request(request.method, path, params=request.query_params,
                                  content=body, headers=headers), stream=True)
-        rewriter = faults.Rewriter(fault, path.endswith("/chat/completions"), answer)
+        rewriter = faults.Rewriter(fault, path.endswith("/chat/completions"), answer,
+                                   number if generating else 0)
         if "text/event-stream" not in response.headers.get("content-type", ""):
             data = await response.aread()
             await response.aclose()

@@ -139,3 +139,29 @@ def test_every_flipped_criterion_names_a_test_of_the_suite():
             suite, test = name.split("::")
             function = test.split("[")[0]
             assert f"def {function}(" in (tests / f"test_{suite}.py").read_text(), name
+
+
+def test_usage_inflated_overstates_whole_and_streamed_usage_only():
+    body = chat_message()
+    body["usage"] = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
+    out = Rewriter("usage-inflated", chat=True).message(body)
+    assert out["usage"] == {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}
+    assert out["choices"][0]["token_ids"] == [5, 6, 7]  # what was sent is untouched
+    chunks, _ = stream("usage-inflated")
+    assert chunks[-1]["usage"]["completion_tokens"] == 4
+    assert [c["choices"][0].get("token_ids") for c in chunks[1:4]] == [[1], [2], [3]]
+
+
+def test_greedy_jitter_changes_one_whole_answer_in_three():
+    ids = [Rewriter("greedy-jitter", chat=True, request_number=n).message(chat_message())[
+        "choices"][0]["token_ids"] for n in range(6)]
+    assert ids.count([5, 6, 7]) == 4 and ids[2] == ids[5] == [5, 6, 6]
+
+
+def test_forgetful_history_keeps_the_last_message_only():
+    body = {"model": "m", "messages": [{"role": "user", "content": "I am Lin."},
+                                       {"role": "assistant", "content": "Hello Lin."},
+                                       {"role": "user", "content": "Who am I?"}]}
+    assert faults.forgotten(body)["messages"] == [{"role": "user", "content": "Who am I?"}]
+    assert faults.forgotten({"messages": body["messages"][:1]}) == {
+        "messages": body["messages"][:1]}
