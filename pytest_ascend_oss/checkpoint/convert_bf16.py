@@ -101,7 +101,7 @@ def _tensor_files(src: Path) -> dict[str, Path]:
     found = {}
     for path in files:
         with safe_open(path, "pt") as f:
-            found.update({key: path for key in f.keys()})
+            found.update({key: path for key in f.keys()})  # noqa: SIM118 - a safe_open handle, not a dict
     return found
 
 

@@ -45,7 +45,8 @@ def _host_cjk_font() -> tuple[str, int] | None:
         return None
     try:
         found = subprocess.run(["fc-match", "-f", "%{file}\n%{index}\n%{lang}", ":lang=zh-cn"],
-                               capture_output=True, text=True, timeout=10).stdout.split("\n")
+                               capture_output=True, text=True, timeout=10,
+                               check=False).stdout.split("\n")
     except (OSError, subprocess.TimeoutExpired):
         return None
     if len(found) < 3 or "zh-cn" not in found[2].split("|"):
@@ -68,7 +69,7 @@ def embed(text: str, font: tuple[str, int] | None = None) -> Embedded:
     path, index = font
     try:
         ttf = TTFont(path, fontNumber=index, lazy=False)
-    except Exception as exc:  # fontTools raises many kinds on a damaged or odd file
+    except Exception as exc:  # noqa: BLE001 - fontTools raises many kinds on a damaged file
         return Embedded("", f"{path}: not readable by fontTools ({exc})", len(chars), len(chars))
     covered = ttf.getBestCmap() or {}
     missing = sum(1 for c in chars if ord(c) not in covered)

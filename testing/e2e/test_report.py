@@ -135,11 +135,11 @@ def _fontconfig_without_cjk(tmp_path: Path) -> dict[str, str]:
     import subprocess
 
     cjk = set(subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True,
-                             text=True).stdout.replace(":", "").split())
+                             text=True, check=False).stdout.replace(":", "").split())
     kept = tmp_path / "fonts"
     kept.mkdir()
     for line in subprocess.run(["fc-list", "--format", "%{file}\n"], capture_output=True,
-                               text=True).stdout.split():
+                               text=True, check=False).stdout.split():
         if line not in cjk and Path(line).is_file():
             link = kept / Path(line).name
             if not link.exists():
@@ -163,7 +163,8 @@ def test_chinese_renders_the_same_without_cjk_fonts(tmp_path):
     """The page embeds the glyphs it uses: drawn with the host's fonts and with no CJK font at
     all, the screenshots are the same pixels; the same page without the embedded glyphs is not
     (the check can fail: the second browser really has no CJK font)."""
-    from pytest_ascend_oss.report import fonts, html as report_html
+    from pytest_ascend_oss.report import fonts
+    from pytest_ascend_oss.report import html as report_html
 
     if not fonts._host_cjk_font():
         pytest.skip("this host has no CJK font to embed from (Debian: fonts-wqy-zenhei)")

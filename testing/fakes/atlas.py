@@ -120,8 +120,11 @@ def vllm() -> None:
 def real_vllm() -> None:
     """Become the real vLLM CPU serving the canary with the user's flags (the model path and
     dtype aside), under the same pid, so the claim holds: the rehearsal of a whole suite."""
-    from pytest_ascend_oss.embedded.serve import (SMALL_KV_CACHE_GIB, embedded_command,
-                                                  engine_environment)
+    from pytest_ascend_oss.embedded.serve import (
+        SMALL_KV_CACHE_GIB,
+        embedded_command,
+        engine_environment,
+    )
     from pytest_ascend_oss.server import argv as argv_tools
 
     given = sys.argv[1:]

@@ -82,6 +82,6 @@ def test_the_check_sees_a_renamed_keyword(tmp_path):
     from pytest_ascend_oss.gates import Gate
 
     module.Gate = Gate
-    (line, name, callee, keywords), = _package_calls(tree, module)
+    (_line, name, callee, keywords), = _package_calls(tree, module)
     assert name == "Gate" and keywords == ["sourse"]
     assert "sourse" not in inspect.signature(callee).parameters

@@ -264,8 +264,8 @@ def tool_choice_none(client: Client, case: Case, tools: list[str]) -> dict:
 # (question, words the answer must hold): the last turn can be answered only from the first,
 # so a server that drops or garbles the conversation's history fails it.
 THREE_TURNS = (
-    ("My name is Lin and I live in Toronto. Please remember both; reply with one short "
-     "sentence.", ()),
+    (("My name is Lin and I live in Toronto. Please remember both; reply with one short "
+      "sentence."), ()),
     ("What is the capital of France?", ("Paris",)),
     ("What is my name, and which city do I live in?", ("Lin", "Toronto")),
 )

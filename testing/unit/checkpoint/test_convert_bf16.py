@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pytest_ascend_oss.checkpoint.convert_bf16 import ConvertError, convert
+from pytest_ascend_oss.checkpoint.convert_bf16 import convert
 from pytest_ascend_oss.cli import main
 from pytest_ascend_oss.embedded.model import ensure_model
 from pytest_ascend_oss.server.preflight import PreflightError, check_checkpoint
