@@ -55,6 +55,21 @@ def served_ids(model: Path, work: Path, prompts) -> tuple[dict, float]:
             server.stop()
 
 
+def convert(source: Path, destination: Path) -> tuple[str, float, float] | None:
+    """`ascend-oss convert-bf16` in a process of its own: (its summary line, seconds, the peak
+    RSS of this script's children in MB), or None (its output printed) when it failed."""
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest_ascend_oss.cli", "convert-bf16",
+                           str(source), str(destination)], capture_output=True, text=True,
+                          check=False)
+    took = time.monotonic() - began
+    if done.returncode:
+        print(done.stdout, done.stderr)
+        return None
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return done.stdout.strip().splitlines()[-2], took, peak_mb
+
+
 def synthetic(layers: int, work: Path) -> int:
     """Peak memory converting ``layers`` layers of 20B-sized random MXFP4 experts."""
     import json
@@ -77,14 +92,10 @@ def synthetic(layers: int, work: Path) -> int:
                                                      generator=generator)
         save_file(tensors, source / f"layer-{layer}.safetensors")
         del tensors
-    began = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest_ascend_oss.cli", "convert-bf16",
-                           str(source), str(work / "bf16")], capture_output=True, text=True, check=False)
-    took = time.monotonic() - began
-    if done.returncode:
-        print(done.stdout, done.stderr)
+    converted = convert(source, work / "bf16")
+    if converted is None:
         return 1
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    _, took, peak_mb = converted
     written = sum(p.stat().st_size for p in (work / "bf16").glob("*.safetensors"))
     print(f"convert-bf16, {layers} layers at gpt-oss-20b's expert sizes: {took:.1f} s, "
           f"{written / 2**30:.2f} GiB BF16 written, peak RSS {peak_mb / 1024:.2f} GiB "
@@ -103,21 +114,16 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     mxfp4 = _mxfp4_module()
     mxfp4.make(ensure_model(lambda m: None), work / "mxfp4", work / "dequantized")
-    began = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest_ascend_oss.cli", "convert-bf16",
-                           str(work / "mxfp4"), str(work / "converted")],
-                          capture_output=True, text=True, check=False)
-    took = time.monotonic() - began
-    if done.returncode:
-        print(done.stdout, done.stderr)
+    converted = convert(work / "mxfp4", work / "converted")
+    if converted is None:
         return 1
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    summary, took, peak_mb = converted
     packed = sum(p.stat().st_size for p in (work / "mxfp4").glob("*.safetensors"))
     written = sum(p.stat().st_size for p in (work / "converted").glob("*.safetensors"))
     print(f"convert-bf16: {took:.1f} s, peak RSS {peak_mb:.0f} MB (a Python process with "
           f"torch and transformers imported), {packed / 2**20:.1f} MB MXFP4 in -> "
           f"{written / 2**20:.1f} MB BF16 out")
-    print(done.stdout.strip().splitlines()[-2])
+    print(summary)
     data, _ = precision_prompts.load_prompts(None)
     prompts = [(p["id"], precision_prompts.render(p["messages"])) for p in data["prompts"]]
     converted, _ = served_ids(work / "converted", work, prompts)

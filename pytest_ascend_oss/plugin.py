@@ -508,12 +508,10 @@ def _lend_cards(config: pytest.Config, label: str, argv: list[str],
     if plan is None:
         return None, None
     need = argv_tools.ranks(argv)
-    cards = plan.lend(label, need)
     aside = config.stash.get(aside_key, None)
-    if cards is None and aside is not None and plan.fits_if_aside(need):
-        plan.history.pop()  # the refused loan: it is lent once the server stepped aside
-        aside.step_aside(label)
-        cards = plan.lend(label, need)
+    if aside is not None and label not in plan.lent and plan.fits_if_aside(need):
+        aside.step_aside(label)  # too few free cards now, enough once it is stopped
+    cards = plan.lend(label, need)
     if cards is not None and plan.aside and set(cards) & set(plan.server):
         aside.borrowed(label, stop or (lambda: None),
                        keep_for or config.stash.get(current_test_key, ""))

@@ -91,7 +91,7 @@ def mxfp4_served(log_path: Path | None, checkpoint: Path | None) -> tuple[bool |
         try:
             check_checkpoint(str(checkpoint))
             evidence.append(f"{checkpoint}/config.json: no MXFP4 quantization_config")
-            served = served or False
+            served = bool(served)  # the engine's verdict stands; unknown becomes "not MXFP4"
         except PreflightError as exc:
             evidence.append(str(exc).split(". ")[0])
             served = True
