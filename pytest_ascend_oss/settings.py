@@ -190,6 +190,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("allow_fallback", "judge a launched server even when it came up only on a lower "
            "rung of the fallback ladder (a retry, or --enforce-eager); every verdict then says "
            "so", boolean, default=False, switch=True),
+    Option("selfcheck_quick", "self-check: run only the faults that need no server of their "
+           "own (the proxy faults); the launched variants are left out and the matrix says so",
+           boolean, default=False, switch=True),
     Option("results_dir", "where results.json, server logs and reports go", Path,
            default=Path("results"), metavar="DIR"),
     Option("startup_timeout", "seconds to wait for a launched server to be ready",
@@ -301,6 +304,7 @@ class Settings:
     niah_max_tokens: int = 256
     niah_reasoning_effort: str = "low"
     allow_fallback: bool = False
+    selfcheck_quick: bool = False
     results_dir: Path = Path("results")
     startup_timeout: float = 1800.0
     record_baseline: Path | None = None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ascend_oss.plugin import settings_key
 from pytest_ascend_oss.selfcheck import faults
 from pytest_ascend_oss.selfcheck.report import summary
 from pytest_ascend_oss.selfcheck.session import SelfCheck
@@ -48,7 +49,15 @@ def test_healthy_server_passes_every_criterion(selfcheck, record):
                     f"(see {cell.results_dir}/pytest.log)")
 
 
-@pytest.mark.parametrize("fault", [f.name for f in faults.FAULTS])
+def pytest_generate_tests(metafunc):
+    """One test per fault the session runs: all, or the proxy faults with --selfcheck-quick
+    (the left-out ones are deselected, never skipped as passes; the matrix names them)."""
+    if "fault" in metafunc.fixturenames:
+        settings = metafunc.config.stash.get(settings_key, None)
+        quick = bool(settings and settings.selfcheck_quick)
+        metafunc.parametrize("fault", [f.name for f in faults.selected(quick)])
+
+
 def test_fault_is_caught(selfcheck, fault, record):
     selfcheck.healthy()  # the reference column: first, on a quiet server
     cell = selfcheck.fault(fault)

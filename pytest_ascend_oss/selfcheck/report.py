@@ -21,7 +21,10 @@ def summary(data: dict) -> str:
                       "faults caught")
     healthy = (f"{v['healthy_passed']}/{v['healthy_judged']} criteria passed, "
                f"{len(v['healthy_failures'])} failed")
-    return f"detection: {detection}; healthy: {healthy}; wall time {data['wall_s']:.0f} s"
+    quick = (f"; quick: {len(data['left_out'])} launched faults left out"
+             if data.get("left_out") else "")
+    return (f"detection: {detection}; healthy: {healthy}{quick}; "
+            f"wall time {data['wall_s']:.0f} s")
 
 
 def unmeasured(data: dict) -> str | None:
@@ -70,7 +73,7 @@ def markdown(data: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(marks) + " |")
     lines += ["", "## Faults", "", "| fault | what it does | must flip |", "|---|---|---|"]
     for fault in data["faults"]:
-        why = data["skipped"].get(fault["name"])
+        why = data["skipped"].get(fault["name"]) or data.get("left_out", {}).get(fault["name"])
         lines.append(f"| {fault['name']} | {_cell(fault['does'])}"
                      + (f" ({why})" if why else "") + " | " + ", ".join(fault["flips"]) + " |")
     problems = [f"- {run}: {c['problem']}" for run, c in data["cells"].items() if c["problem"]]

@@ -58,6 +58,8 @@ class SelfCheck:
                 "--precision-endpoint", s.precision_endpoint]
         if s.perplexity_corpus:
             opts += ["--perplexity-corpus", s.perplexity_corpus]
+        if self.checkpoint is not None:  # what the server loaded: the MXFP4 row is measured
+            opts += ["--checkpoint", str(Path(self.checkpoint).resolve())]
         return opts + self.reference()
 
     def reference(self) -> list[str]:
@@ -220,7 +222,14 @@ class SelfCheck:
                 "faults": [{"name": f.name, "does": f.does, "flips": list(f.flips),
                             "launched": f.launched} for f in faults.FAULTS],
                 "cells": {name: c.to_json() for name, c in self.cells.items()},
-                "skipped": self.skipped, "verdicts": self.verdicts()}
+                "skipped": self.skipped, "left_out": self.left_out(),
+                "verdicts": self.verdicts()}
+
+    def left_out(self) -> dict[str, str]:
+        """Faults this session does not run by choice (--selfcheck-quick), and why."""
+        chosen = {f.name for f in faults.selected(self.settings.selfcheck_quick)}
+        return {f.name: "left out by --quick: needs a server of its own"
+                for f in faults.FAULTS if f.name not in chosen}
 
     def write(self) -> None:
         """selfcheck.json and selfcheck.md, rewritten after every run: an interrupted

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ascend_oss import thresholds
-from pytest_ascend_oss.selfcheck import cells, plan
+from pytest_ascend_oss.selfcheck import cells, faults, plan
 from pytest_ascend_oss.selfcheck.cells import FAILED, NOT_APPLICABLE, NOT_MEASURED, PASSED, Cell
 from pytest_ascend_oss.selfcheck.report import markdown, summary, unmeasured
 from pytest_ascend_oss.selfcheck.session import HEALTHY, SelfCheck
@@ -81,8 +81,8 @@ def test_the_prompt_subset_keeps_every_category_and_both_languages(tmp_path):
         assert {p[key] for p in subset["prompts"]} == {p[key] for p in full["prompts"]}
 
 
-def _selfcheck(tmp_path: Path, observed: dict[str, dict[str, str]]) -> SelfCheck:
-    check = SelfCheck(Settings(results_dir=tmp_path, base_url="http://127.0.0.1:1"),
+def _selfcheck(tmp_path: Path, observed: dict[str, dict[str, str]], **settings) -> SelfCheck:
+    check = SelfCheck(Settings(results_dir=tmp_path, base_url="http://127.0.0.1:1", **settings),
                       Endpoint("http://127.0.0.1:1", "m"), thresholds.load(None, "cpu-canary"),
                       tmp_path)
     for run, seen in observed.items():
@@ -143,3 +143,24 @@ def test_a_launched_fault_does_not_apply_to_an_attached_server(tmp_path):
     check._reference = []  # nothing to record: attached, no baseline
     assert check.fault("perturbed-weights") is None
     assert check.skipped["perturbed-weights"].startswith("not applicable:")
+
+
+def test_quick_runs_the_proxy_faults_and_names_what_it_left_out(tmp_path):
+    quick = faults.selected(quick=True)
+    assert quick and all(not f.launched for f in quick)
+    assert faults.selected(quick=False) == faults.FAULTS
+    check = _selfcheck(tmp_path, {HEALTHY: {"performance::test_no_failed_requests": PASSED},
+                                  "http-500-bursts": {"performance::test_no_failed_requests":
+                                                      FAILED}},
+                       selfcheck_quick=True)
+    data = check.to_json()
+    launched = sorted(f.name for f in faults.FAULTS if f.launched)
+    assert sorted(data["left_out"]) == launched
+    assert "; quick: 3 launched faults left out;" in summary(data)
+    assert unmeasured(data) is None  # chosen, not missing: the summary says it instead
+    text = markdown(data)
+    for name in launched:
+        assert f"| {name} |" in text and "(left out by --quick" in text
+    # a full self-check leaves nothing out, and says nothing about it
+    full = _selfcheck(tmp_path, {}).to_json()
+    assert full["left_out"] == {} and "quick" not in summary(full)
