@@ -37,6 +37,8 @@ SUITES = {
     "long_context": "needle in a haystack up to 131,072 tokens (guide: 长上下文测试)",
     "performance": "TTFT / TPOT / throughput / QPS gates (guide: 性能 Benchmark)",
     "features": "feature matrix: tools, reasoning, graph vs eager (guide: 功能状态矩阵)",
+    "accuracy": "a question set's accuracy per reasoning effort against published figures "
+                "(not in the guide)",
     "selfcheck": "every criterion seen failing under a fault that should flip it (runs only "
                  "when named: -m selfcheck, or ascend-oss selfcheck)",
 }
@@ -114,6 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         plan = long_context_cases.plan(
             settings.ctx or profile.get("long_context", "context_length"),
             settings.niah_lengths, settings.niah_depths, profile.get("long_context", "variants"))
+        _check_accuracy_inputs(settings, profile)
     except (settings_mod.SettingsError, thresholds_mod.ThresholdsError,
             long_context_cases.NeedleError, ValueError) as exc:
         # ValueError: PromptError, CorpusError and BaselineError, a file of the wrong shape.
@@ -149,6 +152,28 @@ def _check_input_files(settings: settings_mod.Settings) -> None:
         from .suites.features.rows import results_tests
 
         results_tests(settings.long_context_results)
+
+
+def _check_accuracy_inputs(settings: settings_mod.Settings,
+                           profile: thresholds_mod.Profile) -> None:
+    """The accuracy suite's question set, the published figures it is judged against and the
+    baseline's answers fit together, before anything starts. Raises ValueError (a usage
+    error) naming the file and line, or the profile's choices."""
+    from .suites.accuracy import questions
+    from .suites.accuracy import run as accuracy_run
+
+    if not (settings.accuracy_questions or settings.accuracy_benchmark
+            or settings.accuracy_baseline):
+        return
+    qset = questions.load(settings.accuracy_questions, seed=settings.accuracy_seed)
+    benchmark = accuracy_run.benchmark_of(qset, settings.accuracy_benchmark)
+    published = profile.get("accuracy", "published")
+    if benchmark not in published:
+        raise ValueError(f"--accuracy-benchmark {benchmark!r}: no published figures for it in "
+                         f"{profile.path('accuracy', 'published')}; benchmarks there: "
+                         f"{', '.join(published)}")
+    if settings.accuracy_baseline:
+        accuracy_run.baseline_correct(settings.accuracy_baseline, qset)
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:
@@ -255,6 +280,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "concurrency" in names and "performance" in marked:
         levels = config.stash[profile_key].get("performance", "concurrency")
         metafunc.parametrize("concurrency", levels, ids=[f"c={c}" for c in levels])
+    if "effort" in names and "accuracy" in marked:
+        metafunc.parametrize("effort", config.stash[profile_key].get("accuracy", "efforts"))
     if "long_context" not in marked:
         return
     plan = config.stash[plan_key]

@@ -217,6 +217,18 @@ OPTIONS: tuple[Option, ...] = (
            "(with --baseline-url)", url, metavar="URL"),
     Option("perplexity_corpus", "precision: harmony conversations FILE for perplexity, or "
            "'canary' (default: the model's built-in corpus)", str, metavar="FILE"),
+    Option("accuracy_questions", "accuracy: question set FILE, .csv (GPQA's columns) or "
+           ".jsonl (question, answer) (default: the built-in 24 capitals)", Path,
+           metavar="FILE"),
+    Option("accuracy_benchmark", "accuracy: the published figures the set is judged against, "
+           "a key of the profile's accuracy.published (default: gpqa_diamond for .csv, aime25 "
+           "for .jsonl, capitals for the built-in set)", str, metavar="NAME"),
+    Option("accuracy_repeats", "accuracy: answers per question and effort (default: the "
+           "profile's accuracy.repeats)", positive_int, metavar="N"),
+    Option("accuracy_seed", "accuracy: seed of the choice shuffle and of the sampling",
+           int, default=0, metavar="N"),
+    Option("accuracy_baseline", "accuracy: a baseline run's accuracy/answers.jsonl (the same "
+           "set on the GPU side) for the paired comparison", Path, metavar="FILE"),
     Option("checkpoint", "checkpoint directory for the checkpoint probe (default: the "
            "launched or embedded model)", Path, metavar="DIR"),
     Option("hidden_device", "run the checkpoint probe of this device's torch kernels (cpu, or "
@@ -313,6 +325,11 @@ class Settings:
     prompts: Path | None = None
     precision_max_tokens: int = 256
     precision_endpoint: str = "completions"
+    accuracy_questions: Path | None = None
+    accuracy_benchmark: str | None = None
+    accuracy_repeats: int | None = None
+    accuracy_seed: int = 0
+    accuracy_baseline: Path | None = None
     checkpoint: Path | None = None
     cpu_reference: Path | None = None
     pooling_url: str | None = None
@@ -425,7 +442,7 @@ def check_environment(settings: Settings) -> None:
                 f"{exe!r}: "
                 f"{where}; activate the environment that has vLLM, or give a full path")
     for name in ("thresholds", "prompts", "baseline", "cpu_reference", "checkpoint",
-                 "long_context_results"):
+                 "long_context_results", "accuracy_questions", "accuracy_baseline"):
         path = getattr(settings, name)
         if path is None:
             continue

@@ -98,6 +98,21 @@ SCHEMA: dict[str, dict[str, type]] = {
         # uses the conversation; the history reaching it is checked either way)
         "multi_turn_recall": bool,
     },
+    "accuracy": {
+        # reasoning efforts the set is asked at, each its own accuracy and gate
+        "efforts": list,
+        "repeats": int,               # answers per question and effort (gpt-oss evals: 8)
+        "max_tokens": int,            # per answer, reasoning included
+        "temperature": float,
+        "requests_in_flight": int,
+        "confidence": float,          # of the bootstrap interval over questions
+        # the gate: the interval's top must reach published - margin (absolute)
+        "margin": float,
+        # with --accuracy-baseline: the exact McNemar p-value must be at least this
+        "paired_alpha": float,
+        # {benchmark: {effort: accuracy}}: the published figures, each cited beside it
+        "published": dict,
+    },
 }
 # Optional, per profile: what the profile is, and how long one server launch takes there (its
 # start-up and graph capture), for the estimate printed before a run starts its servers.
@@ -109,6 +124,8 @@ NEEDLE_VARIANTS = ("random", "keyed", "none")
 # Restated likewise from gptoss.tools.TOOLS and suites.features.rows.PARALLEL (pinned by a test).
 TOOLS = ("get_weather", "convert_currency", "create_calendar_event")
 PARALLEL_ROWS = ("tp", "pp", "ep")
+# Restated from settings.REASONING_EFFORTS (pinned by a test).
+EFFORTS = ("low", "medium", "high")
 FEATURE_ROWS = ("graph", "tp", "pp", "ep", "chunked_prefill")
 
 
@@ -229,6 +246,8 @@ def _validate(path: Path, profile: str, table: Any) -> None:
                         f"must be {unit}, e.g. {example}")
         if suite == "features":
             _validate_features(path, profile, section)
+        if suite == "accuracy":
+            _validate_accuracy(path, profile, section)
         choice = section.get("statistic")
         if choice is not None and choice not in STATISTICS:
             raise ThresholdsError(
@@ -257,6 +276,30 @@ def _validate_features(path: Path, profile: str, section: dict) -> None:
     for key in ("chunked_prefill_tokens", "chunked_prefill_length", "tool_k"):
         if section[key] <= 0:
             raise ThresholdsError(f"{where} key {key!r} = {section[key]!r}: must be positive")
+
+
+def _validate_accuracy(path: Path, profile: str, section: dict) -> None:
+    where = f"{path}: [{profile}.accuracy]"
+    efforts = section["efforts"]
+    if not efforts or not set(efforts) <= set(EFFORTS) or len(set(efforts)) < len(efforts):
+        raise ThresholdsError(f"{where} key 'efforts' = {efforts!r}: a non-empty list of "
+                              f"distinct {', '.join(EFFORTS)}")
+    for key in ("repeats", "max_tokens", "requests_in_flight"):
+        if section[key] <= 0:
+            raise ThresholdsError(f"{where} key {key!r} = {section[key]!r}: must be positive")
+    for key in ("confidence", "paired_alpha"):
+        if not 0 < section[key] < 1:
+            raise ThresholdsError(f"{where} key {key!r} = {section[key]!r}: must be in (0, 1)")
+    if not 0 <= section["margin"] < 1:
+        raise ThresholdsError(f"{where} key 'margin' = {section['margin']!r}: must be in [0, 1)")
+    for benchmark, figures in section["published"].items():
+        if not isinstance(figures, dict) or not set(efforts) <= set(figures) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+                for v in figures.values()):
+            raise ThresholdsError(
+                f"{where} key 'published' has {benchmark} = {figures!r}: must be a table of "
+                f"accuracies in [0, 1] for every effort in {efforts}, e.g. "
+                "{ low = 0.568, medium = 0.675, high = 0.709 }")
 
 
 def _check_type(where: str, value: Any, kind: type) -> None:

@@ -20,8 +20,9 @@ GUIDE_TABLES = (
     ("long_context", "长上下文测试 / Long context", "long_context.md"),
     ("performance", "性能 Benchmark / Performance", "performance.md"),
     ("features", "功能状态矩阵 / Feature matrix", "features.md"),
+    ("accuracy", "Accuracy against published figures (not in the guide)", "accuracy.md"),
 )
-SUITES = ("smoke", "precision", "long_context", "performance", "features")
+SUITES = ("smoke", "precision", "long_context", "performance", "features", "accuracy")
 OUTCOME = {"passed": "✅ PASS", "failed": "❌ FAIL", "error": "❌ ERROR",
            "skipped": "⚠️ NOT MEASURED", "not_applicable": "— not applicable",
            "recorded": "📼 RECORDED"}

@@ -24,7 +24,7 @@ from ..secret import Secret
 FAILED, PASSED, NOT_APPLICABLE, NOT_MEASURED = "failed", "passed", "not applicable", "not measured"
 _SUITE_OF_FILE = {"test_smoke.py": "smoke", "test_precision.py": "precision",
                   "test_long_context.py": "long_context", "test_performance.py": "performance",
-                  "test_features.py": "features"}
+                  "test_features.py": "features", "test_accuracy.py": "accuracy"}
 
 
 # Features checks a cell cannot measure, deselected in every cell: an attached child has no

@@ -24,6 +24,7 @@ BURST_PERIOD = 10
 CUT_AFTER_EVENTS = 2
 HARMONY_LEAK = "<|channel|>final<|message|>"
 FIXED_ANSWER = "The secret code is 7842."
+STAND_IN = "say hi"  # questions-shuffled: what the first request is asked instead
 CUT = object()  # what ``Rewriter.event`` returns when the stream must end here
 # greedy-jitter: one whole answer in this many has its last token id changed (three identical
 # greedy requests in a row then always meet one).
@@ -56,6 +57,8 @@ FAULTS = (
           ("smoke::test_repeated_greedy_requests_are_identical",)),
     Fault("forgetful-history", "chat requests reach the server with their last message only",
           ("features::test_three_turn_conversation",)),
+    Fault("questions-shuffled", "every chat question swapped for the one asked before it",
+          ("accuracy::test_accuracy_reaches_the_published_figure",)),
     Fault("stream-cut", f"streams end after {CUT_AFTER_EVENTS} token events, no [DONE]",
           ("smoke::test_stream_and_non_stream_give_the_same_tokens",
            "performance::test_no_failed_requests", "long_context::test_needle_recalled")),
@@ -213,6 +216,26 @@ class Rewriter:
 def injects_500(fault: str, request_number: int) -> bool:
     """http-500-bursts: whether the ``request_number``-th generation request (0-based) fails."""
     return fault == "http-500-bursts" and request_number % BURST_PERIOD in BURST
+
+
+class Shuffler:
+    """questions-shuffled: each chat request reaches the server with the question of the chat
+    request before it (the first with ``STAND_IN``): every answer is a real answer, to another
+    question, as from a gateway that mixes up its sessions. Only the accuracy suite grades
+    which question an answer belongs to."""
+
+    def __init__(self) -> None:
+        self.previous = STAND_IN
+
+    def __call__(self, body: dict) -> dict:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return body
+        last = messages[-1]
+        if not isinstance(last, dict) or not isinstance(last.get("content"), str):
+            return body
+        question, self.previous = self.previous, last["content"]
+        return {**body, "messages": [*messages[:-1], {**last, "content": question}]}
 
 
 def forgotten(body: dict) -> dict:

@@ -40,6 +40,7 @@ def build_app(upstream: str, fault: str, delay_s: float = 0.0,
     # below vLLM's keep-alive, as every client of the project (transport/http.py: why)
     client = httpx.AsyncClient(base_url=upstream, timeout=None, limits=pool_limits())
     generation_requests = 0
+    shuffle = faults.Shuffler()
 
     async def forward(request: Request) -> Response:
         nonlocal generation_requests
@@ -54,6 +55,8 @@ def build_app(upstream: str, fault: str, delay_s: float = 0.0,
         body = await request.body()
         if fault == "forgetful-history" and generating and path.endswith("/chat/completions"):
             body = json.dumps(faults.forgotten(json.loads(body))).encode()
+        if fault == "questions-shuffled" and generating and path.endswith("/chat/completions"):
+            body = json.dumps(shuffle(json.loads(body))).encode()
         headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED_HEADERS}
         response = await client.send(
             client.build_request(request.method, path, params=request.query_params,

@@ -23,7 +23,7 @@ from ..thresholds import Profile
 from . import cells, faults, plan, proxy
 
 HEALTHY = "healthy"
-ALL_SUITES = ["smoke", "precision", "long_context", "performance", "features"]
+ALL_SUITES = ["smoke", "precision", "long_context", "performance", "features", "accuracy"]
 
 
 class SelfCheck:
@@ -58,6 +58,13 @@ class SelfCheck:
                 "--precision-endpoint", s.precision_endpoint]
         if s.perplexity_corpus:
             opts += ["--perplexity-corpus", s.perplexity_corpus]
+        for name in ("accuracy_questions", "accuracy_benchmark", "accuracy_repeats"):
+            value = getattr(s, name)
+            if value is not None:  # the user's set, judged as they asked
+                flag = "--" + name.replace("_", "-")
+                opts += [flag, str(Path(value).resolve()) if isinstance(value, Path)
+                         else str(value)]
+        opts += ["--accuracy-seed", str(s.accuracy_seed)]
         if self.checkpoint is not None:  # what the server loaded: the MXFP4 row is measured
             opts += ["--checkpoint", str(Path(self.checkpoint).resolve())]
         return opts + self.reference()

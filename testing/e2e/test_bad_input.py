@@ -223,6 +223,21 @@ CASES = [
     # pytest against servers that are not there or not vLLM: one story, rc 1, in seconds
     plug("attach-refused", "-m", "smoke", "--base-url", REFUSED, rc=1,
          message=r"server unavailable \(attach\): nothing listens at"),
+    # the accuracy suite's files: refused before anything starts, naming file, line, field
+    plug("accuracy-csv-empty-choice", "-m", "accuracy", "--accuracy-questions", "{tmp}/gpqa.csv",
+         message=r"gpqa\.csv:3: field 'Incorrect Answer 2' is empty"),
+    plug("accuracy-jsonl-no-answer", "-m", "accuracy", "--accuracy-questions",
+         "{tmp}/aime.jsonl", message=r"aime\.jsonl:2: field 'answer' must be an integer"),
+    plug("accuracy-format", "-m", "accuracy", "--accuracy-questions", "{tmp}/a-file",
+         message=r"a-file: unknown question format ''; give a \.csv"),
+    plug("accuracy-benchmark", "-m", "accuracy", "--accuracy-benchmark", "mmlu",
+         "--base-url", REFUSED, message=r"--accuracy-benchmark 'mmlu': no published figures "
+         r"for it in .*\[atlas-800-a2.accuracy\] published; benchmarks there: gpqa_diamond"),
+    plug("accuracy-baseline-other-set", "-m", "accuracy", "--accuracy-baseline",
+         "{tmp}/aime.jsonl", message=r"--accuracy-baseline .*aime\.jsonl:1: not an answer of "
+         r"this suite's answers\.jsonl"),
+    plug("accuracy-repeats-zero", "-m", "accuracy", "--accuracy-repeats", "0",
+         message=r"--accuracy-repeats.*'0'.*positive"),
     plug("attach-not-vllm", "-m", "smoke", "--base-url", "{html}", rc=1,
          message=r"answered HTML, not the OpenAI model list"),
 ]
@@ -268,6 +283,12 @@ def _files(tmp: Path) -> None:
     (tmp / "binary.toml").write_bytes(b"\xff\xfe\x00bad")
     (tmp / "list.json").write_text("[1, 2]")
     (tmp / "bad-message.json").write_text('{"prompts": [{"id": "p1", "messages": ["hi"]}]}')
+    (tmp / "gpqa.csv").write_text(
+        "Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3\n"
+        "Which is heavier?,lead,air,foam,cork\n"
+        "Which is lighter?,air,lead,,iron\n")
+    (tmp / "aime.jsonl").write_text('{"question": "Find 6 x 7.", "answer": 42}\n'
+                                    '{"question": "Find 2 + 2."}\n')
 
 
 def _session_processes(sid: int) -> list[psutil.Process]:

@@ -165,3 +165,15 @@ def test_forgetful_history_keeps_the_last_message_only():
     assert faults.forgotten(body)["messages"] == [{"role": "user", "content": "Who am I?"}]
     assert faults.forgotten({"messages": body["messages"][:1]}) == {
         "messages": body["messages"][:1]}
+
+
+def test_questions_shuffled_asks_each_request_the_question_before_it():
+    shuffle = faults.Shuffler()
+    asked = [shuffle({"model": "m", "reasoning_effort": "low", "messages": [
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": q}]})
+        for q in ("capital of France?", "capital of Peru?", "capital of Chile?")]
+    assert [b["messages"][-1]["content"] for b in asked] == [
+        faults.STAND_IN, "capital of France?", "capital of Peru?"]
+    assert all(b["messages"][0] == {"role": "system", "content": "be brief"} for b in asked)
+    assert asked[0]["reasoning_effort"] == "low"
+    assert shuffle({"prompt": "no messages"}) == {"prompt": "no messages"}
