@@ -854,7 +854,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "selfcheck", help="prove each criterion can fail: the suites against the server as it "
-                          "is, then behind each fault that should flip them (about 15 minutes)",
+                          "is, then behind each fault that should flip them (about 13 minutes on 2 cores)",
         description="Runs `pytest -m selfcheck`. The server is the embedded default unless "
                     "given after `--` like any plugin option: `ascend-oss selfcheck -- "
                     "--base-url http://127.0.0.1:8000 --baseline baseline.json`.")
@@ -863,7 +863,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--results-dir", default=str(default("results_dir")),
                        help="where the runs and selfcheck/selfcheck.md go")
     check.add_argument("--quick", action="store_true",
-                       help="the proxy faults only: no server of its own per fault (about 8 "
+                       help="the proxy faults only: no server of its own per fault (about 9 "
                             "minutes instead of 13 on 2 cores); the matrix names what it left "
                             "out")
     check.add_argument("pytest_args", nargs=argparse.REMAINDER,
