@@ -254,6 +254,18 @@ def wait_released(pids: set[int], cards: tuple[int, ...] | None,
         waited = round(clock() - started, 1)
         if not ours and not full:
             return {"waited_s": waited, "released": True}
+        # Ours are gone and every full card is full of processes that are not ours (another
+        # user's server, a squatter): waiting cannot free it, so say who holds it now instead
+        # of after RELEASE_TIMEOUT_S. Memory ours left behind (the driver frees it a moment
+        # after the process exits) is not theirs: a card counts only when their own share
+        # is over the line.
+        foreign = [h for h in holders if h.card in full and h.pid not in pids]
+        theirs = {c: sum(h.memory_mb for h in foreign if h.card == c) for c in full}
+        if not ours and full and all(
+                theirs[c] > RELEASED_USED_SHARE * known[c].hbm_total_mb for c in full):
+            return {"waited_s": waited, "released": False, "held": [str(h) for h in foreign],
+                    "why": f"cards {_cards(tuple(full))} are held by other processes: "
+                           f"{'; '.join(map(str, foreign))}"}
         if waited >= timeout:
             held = [str(h) for h in holders if h.card in (cards or ()) or h.pid in pids]
             return {"waited_s": waited, "released": False, "held": held,

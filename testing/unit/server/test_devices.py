@@ -141,3 +141,29 @@ def test_an_extra_server_fits_on_the_servers_cards_once_it_steps_aside():
     plan.aside = True
     assert plan.free() == [0] and plan.lend("variant-eager", 1) == (0,)
     assert plan.borrowers() == ["variant-eager"] and not plan.fits_if_aside(1)
+
+
+def test_a_card_full_of_someone_elses_processes_is_not_waited_for():
+    """Our server is gone; the card is full because another user's server holds it: waiting
+    60 s cannot free it, so the wait ends at once naming the holder."""
+    now = [0.0]
+    theirs = SMI.replace("| 669096        | VLLMWorker_TP", "| 700001        | VLLMWorker_TP")
+    seen = devices.wait_released({669096}, (0,), read=lambda: theirs, clock=lambda: now[0],
+                                 sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert seen["released"] is False and seen["waited_s"] == 0.0
+    assert "held by other processes: card 0: pid 700001 VLLMWorker_TP (55124 MB)" in seen["why"]
+
+
+def test_memory_ours_left_behind_is_waited_for_even_beside_a_small_foreign_process():
+    """The driver frees a stopped server's memory a moment after its processes exit: a card
+    still full then, with only a small process of someone else's on it, is waited for."""
+    lingering = SMI.replace(
+        "| 0       0                 | 669096        | VLLMWorker_TP            | 55124 "
+        "                  |\n", "")
+    idle = lingering.replace("59891/", " 3400/")
+    outputs = iter([lingering, lingering, idle])
+    now = [0.0]
+    seen = devices.wait_released({669096}, (0,), read=lambda: next(outputs),
+                                 clock=lambda: now[0],
+                                 sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert seen == {"waited_s": 4.0, "released": True}
