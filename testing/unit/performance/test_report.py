@@ -99,3 +99,14 @@ def test_ttft_bound_per_concurrency_names_its_key():
     assert by_name["median TTFT"].source == "ttft_max_ms_by_concurrency.16"
     by_name = {g.name: g for g in run.gates(level(4, 10), limits, "c.json", lambda k: k)}
     assert by_name["median TTFT"].bound == PERF["ttft_max_ms"]  # not listed: the flat bound
+
+
+def test_a_client_that_did_not_hold_its_load_fails_littles_law():
+    """Little's law judges the load client, not the server: four requests one after another
+    (each ~160 ms, started 200 ms apart) claimed as concurrency 4 had about one in flight."""
+    records = [request(start_ms=i * 200) for i in range(4)]
+    for r in records:
+        r.requested_prompt_tokens, r.requested_output_tokens = 8, 6
+    gates = _validity(records, concurrency=4)
+    assert gates["concurrency"].measured and not gates["concurrency"].passed
+    assert "requests in flight at concurrency 4" in gates["concurrency"].message()

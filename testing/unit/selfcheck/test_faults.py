@@ -177,3 +177,17 @@ def test_questions_shuffled_asks_each_request_the_question_before_it():
     assert all(b["messages"][0] == {"role": "system", "content": "be brief"} for b in asked)
     assert asked[0]["reasoning_effort"] == "low"
     assert shuffle({"prompt": "no messages"}) == {"prompt": "no messages"}
+
+
+def test_prefix_cache_hits_reports_half_the_prompt_cached_and_nothing_else():
+    body = chat_message()
+    body["usage"] = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
+    out = Rewriter("prefix-cache-hits", chat=True).message(body)
+    assert out["usage"] == {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13,
+                            "prompt_tokens_details": {"cached_tokens": 5}}
+    assert out["choices"][0]["token_ids"] == [5, 6, 7]
+    streamed = chat_chunks()
+    streamed[-1]["usage"] = {"prompt_tokens": 9, "completion_tokens": 3}
+    chunks, _ = stream("prefix-cache-hits", streamed)
+    assert chunks[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 4}
+    assert content_of(chunks) == "Hi there."
