@@ -25,6 +25,7 @@ CUT_AFTER_EVENTS = 2
 HARMONY_LEAK = "<|channel|>final<|message|>"
 FIXED_ANSWER = "The secret code is 7842."
 STAND_IN = "say hi"  # questions-shuffled: what the first request is asked instead
+OTHER_MODEL = "gpt-oss-120b"  # model-misnamed: who the answers say they come from
 CUT = object()  # what ``Rewriter.event`` returns when the stream must end here
 # greedy-jitter: one whole answer in this many has its last token id changed (three identical
 # greedy requests in a row then always meet one).
@@ -52,7 +53,8 @@ FAULTS = (
     Fault("altered-tokens", "every generated token replaced (text and ids)",
           ("precision::test_token_match_rate", "precision::test_rouge_l",
            "long_context::test_needle_recalled", "long_context::test_random_code_recalled",
-           "long_context::test_recall_rate", "smoke::test_say_hi_greets",
+           "long_context::test_keyed_needle_recalled", "long_context::test_recall_rate",
+           "smoke::test_say_hi_greets",
            "smoke::test_capital_of_france_as_in_the_guide")),
     Fault("text-off-ids", "completions text rotated, its token ids left as they are",
           ("precision::test_text_is_what_the_ids_say", "precision::test_rouge_l")),
@@ -64,6 +66,8 @@ FAULTS = (
                    "performance::test_server_counters_agree_with_the_client")),
     Fault("prefix-cache-hits", "every answer's usage reports half its prompt served from the "
           "prefix cache", ("performance::test_no_prompt_tokens_came_from_the_prefix_cache",)),
+    Fault("model-misnamed", f"every answer names {OTHER_MODEL!r} (a gateway routing to "
+          "another deployment)", ("smoke::test_served_model_is_listed",)),
     Fault("greedy-jitter", f"every {JITTER_EVERY}rd whole answer's last token id changed",
           ("smoke::test_repeated_greedy_requests_are_identical",)),
     Fault("forgetful-history", "chat requests reach the server with their last message only",
@@ -113,6 +117,50 @@ FAULTS = (
            "smoke::test_weather_question_becomes_a_tool_call"), {"tool_call_parser": False}),
 )
 BY_NAME = {f.name: f for f in FAULTS}
+
+# Every acceptance criterion no fault above flips, and why; the matrix prints this list, and
+# testing/unit/selfcheck/test_faults.py fails on a criterion in neither place (a new test with
+# no fault and no reason is a criterion never seen failing, said nowhere).
+NOT_FLIPPED = {
+    "smoke::test_server_came_up_as_given": "judges how a launched server came up (the fallback "
+    "ladder); the self-check attaches. Shown failing: testing/e2e/test_plugin.py::"
+    "test_a_server_up_only_on_a_lower_rung_fails_smoke",
+    "smoke::test_say_hi_returns_text": "fails only when no text at all arrives (content nor "
+    "reasoning); the faults here all send text. smoke::test_say_hi_greets judges the words",
+    "smoke::test_ascend_software_meets_the_guide": "judges the host's CANN, torch_npu and "
+    "vllm-ascend, not the server: no fault of a server makes the stack older. Shown on a "
+    "simulated host: testing/e2e/test_devices.py",
+    "smoke::test_health_stays_ok_afterwards": "a server whose /health fails is refused before "
+    "any test runs. Shown failing: testing/e2e/test_plugin.py::"
+    "test_a_server_that_dies_mid_run_is_one_story",
+    "precision::test_baseline_is_recorded": "applies only when recording a baseline; it judges "
+    "nothing",
+    "precision::test_checkpoint_probe": "runs the checkpoint's kernels offline; never asks the "
+    "server",
+    "performance::test_concurrency_holds_by_littles_law": "judges the load client (did it hold "
+    "its concurrency?), which no serving fault can starve. Shown failing: testing/unit/"
+    "performance/test_report.py::test_a_client_that_did_not_hold_its_load_fails_littles_law",
+    "features::test_graph_mode_matches_eager": "needs the eager variant server; deselected in "
+    "every cell. Shown failing: testing/e2e/test_features.py (a perturbed eager server)",
+    "features::test_graph_mode_decode_speed": "needs the eager variant server; deselected with "
+    "graph parity",
+    "features::test_parallel_variant_agrees": "needs TP/PP/EP variant servers; deselected in "
+    "every cell",
+    "features::test_served_dtype_is_bf16": "reads the launch log, which an attached cell does "
+    "not have",
+    "features::test_mxfp4_is_not_served": "reads the checkpoint and the launch log; no serving "
+    "fault changes them. Shown failing: testing/unit/features",
+    "features::test_reasoning_grows_with_effort": "not applicable to the canary (its reasoning "
+    "does not grow: profile reasoning_grows = false)",
+    "features::test_long_prompt_under_chunked_prefill": "needs the chunked-prefill variant "
+    "server; deselected in every cell",
+    "features::test_context_131k": "runs the guide's 131,072-token grid (minutes per cell); "
+    "deselected in every cell. Shown failing: testing/e2e/test_long_context.py (a short "
+    "context)",
+    "accuracy::test_answers_as_the_baseline_does": "needs --accuracy-baseline. Shown failing: "
+    "testing/unit/accuracy/test_run.py::"
+    "test_the_paired_test_tells_other_answers_from_as_many_answers",
+}
 
 
 def selected(quick: bool) -> tuple[Fault, ...]:
@@ -178,6 +226,8 @@ class Rewriter:
         return body
 
     def _usage(self, body: dict) -> None:
+        if self.fault == "model-misnamed" and body.get("model"):
+            body["model"] = OTHER_MODEL
         usage = body.get("usage")
         if self.fault == "usage-inflated" and usage and usage.get("completion_tokens"):
             usage["completion_tokens"] += 1

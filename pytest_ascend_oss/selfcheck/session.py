@@ -230,6 +230,7 @@ class SelfCheck:
                             "launched": f.launched} for f in faults.FAULTS],
                 "cells": {name: c.to_json() for name, c in self.cells.items()},
                 "skipped": self.skipped, "left_out": self.left_out(),
+                "not_flipped": dict(faults.NOT_FLIPPED),
                 "verdicts": self.verdicts()}
 
     def left_out(self) -> dict[str, str]:

@@ -191,3 +191,30 @@ def test_prefix_cache_hits_reports_half_the_prompt_cached_and_nothing_else():
     chunks, _ = stream("prefix-cache-hits", streamed)
     assert chunks[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 4}
     assert content_of(chunks) == "Hi there."
+
+
+def test_model_misnamed_renames_whole_and_streamed_answers_only():
+    body = {**chat_message(), "model": "gpt-oss-canary"}
+    out = Rewriter("model-misnamed", chat=True).message(body)
+    assert out["model"] == faults.OTHER_MODEL
+    assert out["choices"][0]["message"]["content"] == chat_message()["choices"][0]["message"][
+        "content"]
+    streamed = [{**c, "model": "gpt-oss-canary"} for c in chat_chunks()]
+    chunks, _ = stream("model-misnamed", streamed)
+    assert {c["model"] for c in chunks} == {faults.OTHER_MODEL}
+    assert content_of(chunks) == "Hi there."
+
+
+def test_every_acceptance_criterion_is_flipped_by_a_fault_or_says_why_not():
+    import re
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[3] / "tests"
+    criteria = {f"{path.stem.removeprefix('test_')}::{name}"
+                for path in tests.glob("test_*.py") if path.name != "test_selfcheck.py"
+                for name in re.findall(r"^def (test_\w+)\(", path.read_text(), re.M)}
+    flipped = {c.split("[")[0] for f in faults.FAULTS for c in f.flips}
+    assert not flipped & set(faults.NOT_FLIPPED), flipped & set(faults.NOT_FLIPPED)
+    assert criteria == flipped | set(faults.NOT_FLIPPED), (
+        criteria ^ (flipped | set(faults.NOT_FLIPPED)))
+    assert all(why.strip() for why in faults.NOT_FLIPPED.values())

@@ -161,6 +161,8 @@ def test_quick_runs_the_proxy_faults_and_names_what_it_left_out(tmp_path):
     text = markdown(data)
     for name in launched:
         assert f"| {name} |" in text and "(left out by --quick" in text
+    assert "## Criteria no fault flips" in text
+    assert "| precision::test_checkpoint_probe | runs the checkpoint's kernels offline" in text
     # a full self-check leaves nothing out, and says nothing about it
     full = _selfcheck(tmp_path, {}).to_json()
     assert full["left_out"] == {} and "quick" not in summary(full)
