@@ -347,6 +347,7 @@ def server(request: pytest.FixtureRequest, ascend_settings, results_store, host_
     try:
         if s.mode == "attach":
             endpoint = attach(s.base_url, s.model_name, s.api_key)
+            endpoint.log_path = s.server_log  # the user's, if given: what the engine loaded
         else:
             argv, env = _launch_command(s, say)
             advice = preflight(argv, env)

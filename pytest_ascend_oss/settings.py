@@ -165,6 +165,9 @@ def card_list(text: str) -> str:
 OPTIONS: tuple[Option, ...] = (
     Option("base_url", "attach to a running server at URL (never launched or killed)", url,
            metavar="URL"),
+    Option("server_log", "attached: the server's launch log FILE, read by the rows that judge "
+           "what the engine loaded (served dtype, MXFP4 weights) and by failure diagnosis, as "
+           "in launch mode (a launched server's log is its own)", Path, metavar="FILE"),
     Option("server_cmd", "launch this server command, e.g. \"vllm serve /models/gpt-oss-20b "
            "--dtype bfloat16\" (--port, --host and --served-model-name are added when absent)",
            command, metavar="CMD"),
@@ -305,6 +308,7 @@ class Settings:
     """The resolved options; its fields and defaults mirror OPTIONS (a project test pins it)."""
 
     base_url: str | None = None
+    server_log: Path | None = None
     server_cmd: str | None = None
     model_name: str | None = None
     profile: str | None = None
@@ -409,6 +413,11 @@ def resolve(
             f"{_origin(sources['server_cmd'])}) "
             "exclude each other: attach to a running server OR launch one"
         )
+    if values["server_log"] and not values["base_url"]:
+        raise SettingsError(
+            f"--server-log (from {_origin(sources['server_log'])}) names an attached server's "
+            "launch log, and no --base-url is given: a launched or embedded server's log is "
+            "the one it writes under the results directory")
     if values["baseline_url"] and values["baseline_url"] == values["base_url"]:
         raise SettingsError(
             f"--baseline-url (from {_origin(sources['baseline_url'])}) is the server under test "
@@ -441,8 +450,9 @@ def check_environment(settings: Settings) -> None:
                 f"--server-cmd (from {_origin(src.get('server_cmd', 'default'))}): cannot run "
                 f"{exe!r}: "
                 f"{where}; activate the environment that has vLLM, or give a full path")
-    for name in ("thresholds", "prompts", "baseline", "cpu_reference", "checkpoint",
-                 "long_context_results", "accuracy_questions", "accuracy_baseline"):
+    for name in ("server_log", "thresholds", "prompts", "baseline", "cpu_reference",
+                 "checkpoint", "long_context_results", "accuracy_questions",
+                 "accuracy_baseline"):
         path = getattr(settings, name)
         if path is None:
             continue

@@ -15,8 +15,6 @@ directory, rewritten after every check.
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 from pytest_ascend_oss.server import argv as argv_tools
@@ -128,7 +126,7 @@ def eager(server, server_variant, table, reference_ids, prompts, limits, graph_t
         pytest.skip(f"not measured: {reason}")
     for batch in limits["parity_batches"]:
         reference_ids(batch, prompts)  # kept by reference_ids for the tests
-    return server_variant("eager", ["--enforce-eager"], keep_for="eager")
+    return server_variant("eager", rows.variant_flags("eager", limits), keep_for="eager")
 
 
 @pytest.mark.parametrize("batch", [1, 4, 16], ids=lambda b: f"batch={b}")
@@ -184,7 +182,7 @@ def test_parallel_variant_agrees(row, server_variant, reference_ids, variant_pro
     """The variant comes up and its greedy ids match the single-card server's on the
     precision suite's prompts (the profile's bound, as the precision suite counts it), its
     decode TPOT reported."""
-    flags = shlex.split(limits["parallel"][row])
+    flags = rows.variant_flags(row, limits)
     record("flags", " ".join(flags))
     reference = reference_ids(1, variant_prompts)  # before the server under test may step aside
     endpoint = _variant_or_stop(server_variant(row, flags), table, row, "agreement",
@@ -214,7 +212,8 @@ def test_served_dtype_is_bf16(server, table, record):
     """The dtype vLLM's engine was configured with, from its launch log."""
     if server.log_path is None:
         reason = ("attached: no launch log to read the engine's dtype from (the OpenAI API "
-                  "does not expose it); run in launch mode to measure this row")
+                  "does not expose it); give the server's log with --server-log, or run in "
+                  "launch mode, to measure this row")
         table.record("bf16", "served dtype", rows.NOT_RUN, reason)
         pytest.skip(f"not measured: {reason}")
     dtype = rows.served_dtype(server.log_path)
@@ -234,8 +233,8 @@ def test_mxfp4_is_not_served(server, checkpoint, table, record):
     served, evidence = rows.mxfp4_served(server.log_path, checkpoint)
     record("evidence", evidence)
     if served is None:
-        reason = ("attached without --checkpoint: neither a launch log nor the checkpoint tells "
-                  "what the server loaded; give --checkpoint DIR to measure this row")
+        reason = ("attached without --checkpoint or --server-log: neither a launch log nor "
+                  "the checkpoint tells what the server loaded; give either to measure this row")
         table.record("mxfp4", "served weights", rows.NOT_RUN, reason)
         pytest.skip(f"not measured: {reason}")
     table.record("mxfp4", "served weights", rows.FAILED if served else rows.PASSED,
@@ -409,8 +408,8 @@ def test_long_prompt_under_chunked_prefill(server, server_variant, limits, table
     """The same needle case, at the longest length the profile asks within the server's
     limit, recalled by the server under test and by the same command with a small
     --max-num-batched-tokens (many prefill chunks, each past the sliding window)."""
+    flags = rows.variant_flags("chunked_prefill", limits)
     tokens = limits["chunked_prefill_tokens"]
-    flags = ["--max-num-batched-tokens", str(tokens)]
     with sync_client(server.base_url, ascend_settings.api_key) as http:
         limit = vllm.max_model_len(http, server.model)
     length = min(limits["chunked_prefill_length"], limit or limits["chunked_prefill_length"])

@@ -27,10 +27,11 @@ _SUITE_OF_FILE = {"test_smoke.py": "smoke", "test_precision.py": "precision",
                   "test_features.py": "features", "test_accuracy.py": "accuracy"}
 
 
-# Features checks a cell cannot measure, deselected in every cell: an attached child has no
-# variant servers to compare (graph/eager, TP/PP/EP, chunked prefill) and no launch log (the
-# dtype), and the 131K row would run the guide's 131,072-token grid in every cell (minutes
-# each). No fault is judged on them; the acceptance run measures them.
+# Features checks a cell runs only where it has what they need (``judged``), deselected
+# elsewhere: the variant rows (graph/eager, TP/PP/EP, chunked prefill) need a variant server,
+# which an attached child gets only from a --<variant>-url; the dtype needs the launch log
+# (--server-log); the 131K row runs the guide's 131,072-token grid (minutes), so only the
+# cells that judge it do.
 UNJUDGED_FEATURES = ("test_graph_mode", "test_parallel_variant_agrees",
                      "test_served_dtype_is_bf16", "test_long_prompt_under_chunked_prefill",
                      "test_context_131k")
@@ -90,16 +91,29 @@ class Cell:
 
 
 def run(fault: str, url: str, suites: list[str], tests_dir: Path, results_dir: Path,
-        options: list[str], api_key: Secret | None, progress=print) -> Cell:
+        options: list[str], api_key: Secret | None, progress=print,
+        judged: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> Cell:
     """The suites against ``url`` in a child pytest; ``options`` are the sized and forwarded
-    plugin flags. The child's output goes to ``results_dir/pytest.log``: the evidence of the
-    cell, read by a person when a cell surprises."""
+    plugin flags; ``judged``: the UNJUDGED_FEATURES this cell runs; ``only``: what to run
+    instead of every suite, each a suite (``long_context``) or one test (``features::test``).
+    The child's output goes to ``results_dir/pytest.log``: the evidence of the cell, read by a
+    person when a cell surprises."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "pytest", str(tests_dir), "-p", "no:cacheprovider",
+    files = {suite: file for file, suite in _SUITE_OF_FILE.items()}
+    paths = []
+    for name in only:
+        suite, _, test = name.partition("::")
+        paths.append(str(tests_dir / files[suite]) + (f"::{test}" if test else ""))
+        judged = (*judged, test) if test else judged
+    paths = paths or [str(tests_dir)]
+    # pytest's --deselect takes node id prefixes: "test_graph_mode" is both graph rows
+    deselected = [test for test in UNJUDGED_FEATURES
+                  if not any(name.startswith(test) for name in judged)]
+    argv = [sys.executable, "-m", "pytest", *paths, "-p", "no:cacheprovider",
             "--rootdir", str(tests_dir.parent), "-m", " or ".join(suites), "--base-url", url,
             "--results-dir", str(results_dir), "--junitxml", str(results_dir / "junit.xml"),
             "-q", *options,
-            *(arg for test in UNJUDGED_FEATURES
+            *(arg for test in deselected
               for arg in ("--deselect", f"{tests_dir.name}/test_features.py::{test}"))]
     # Resolved settings are passed as flags; the environment's ASCEND_OSS_* would second-guess
     # them (and a server command there would conflict with --base-url). The key goes by

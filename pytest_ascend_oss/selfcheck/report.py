@@ -79,8 +79,8 @@ def markdown(data: dict) -> str:
     not_flipped = data.get("not_flipped") or {}
     if not_flipped:
         lines += ["", "## Criteria no fault flips", "",
-                  "Never seen failing here; why, and where the project's own tests show them "
-                  "failing instead:", "", "| criterion | why |", "|---|---|"]
+                  ("Never seen failing here; why, and where the project's own tests show "
+                   "them failing instead:"), "", "| criterion | why |", "|---|---|"]
         lines += [f"| {name} | {_cell(why)} |" for name, why in sorted(not_flipped.items())]
     problems = [f"- {run}: {c['problem']}" for run, c in data["cells"].items() if c["problem"]]
     if problems:

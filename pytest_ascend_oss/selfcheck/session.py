@@ -3,10 +3,15 @@
 The server under test is whatever the session judges (embedded, launched or attached). Proxy
 faults stand in front of it; the embedded default also gets broken variants of itself
 (``faults.Fault.launched``), launched one at a time (each with its pooling twin when precision
-judges it) and always stopped. Precision needs a reference in every run: the user's
-(``--baseline``, ``--baseline-url``), or for the embedded default the canary's float32
-transformers baseline (the guide's CPU FP32 reference) at the self-check's sizes; and the
-server's hidden states: its pooling twin (``pooling_url``), which proxy faults leave alone.
+judges it) and always stopped. A broken features variant (``Fault.variant``: the eager, a
+parallel or the chunked-prefill server) is given to the suites beside the healthy server under
+test, after a control run with the healthy variant launched the same way: the healthy run has
+no variant servers, so the control is where those criteria are seen passing.
+
+Precision needs a reference in every run: the user's (``--baseline``, ``--baseline-url``),
+or for the embedded default the canary's float32 transformers baseline (the guide's CPU FP32
+reference) at the self-check's sizes; and the server's hidden states: its pooling twin
+(``pooling_url``), which proxy faults leave alone.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ from . import cells, faults, plan, proxy
 
 HEALTHY = "healthy"
 ALL_SUITES = ["smoke", "precision", "long_context", "performance", "features", "accuracy"]
+
+
+def control_name(fault: str) -> str:
+    """The control run of a variant fault: the same variant, healthy."""
+    return f"{fault}-control"
 
 
 class SelfCheck:
@@ -102,10 +112,12 @@ class SelfCheck:
             corpus=self.settings.perplexity_corpus, progress=self.progress)
 
     @contextlib.contextmanager
-    def variant(self, label: str, pooling: bool = False, **embedded: object
-                ) -> Iterator[Endpoint]:
-        """The embedded server again with ``embedded`` changed (dtype, perturb, max_model_len),
-        or its pooling twin, for this block only: stopped before the next fault's start."""
+    def variant(self, label: str, pooling: bool = False, ladder: bool = True,
+                **embedded: object) -> Iterator[Endpoint]:
+        """The embedded server again with ``embedded`` changed (dtype, perturb, max_model_len,
+        extra flags), or its pooling twin, for this block only: stopped before the next fault's
+        start. ``ladder=False``: the command as given or nothing (a features variant that only
+        came up on a lower rung would not be that variant)."""
         from ..embedded.serve import SMALL_KV_CACHE_GIB, embedded_command
         from ..server.stack import serving_version
         from ..suites.precision.hidden import pooling_argv
@@ -119,7 +131,8 @@ class SelfCheck:
             _, endpoint = launch(argv, self.root / label, self.settings.startup_timeout, env=env,
                                  api_key=self.settings.api_key,
                                  on_start=lambda proc: stops.append(proc.stop),
-                                 progress=lambda m: self.progress(f"{label}: {m}"))
+                                 progress=lambda m: self.progress(f"{label}: {m}"),
+                                 ladder=ladder)
             yield endpoint
         finally:
             for stop in stops:
@@ -141,19 +154,36 @@ class SelfCheck:
         self._twin.close()
         self._twin_url = None
 
-    def _run(self, fault: str, url: str, suites: list[str], pooling_url: str | None
+    def _run(self, fault: str, url: str, suites: list[str], pooling_url: str | None,
+             log: Path | None, extra: tuple[str, ...] = (), only: tuple[str, ...] = ()
              ) -> cells.Cell:
+        """One cell; ``log``: the launch log of the engine behind ``url`` (the rows that read
+        what it loaded are judged only with it); ``extra``: more plugin flags (a variant's
+        URL); ``only``: as cells.run."""
         pooled = ["--pooling-url", pooling_url] if pooling_url and "precision" in suites else []
+        logged = ["--server-log", str(Path(log).resolve())] if log else []
+        judged = ("test_served_dtype_is_bf16",) if log else ()
+        if fault == HEALTHY and self._judged_here("features::test_context_131k"):
+            judged += ("test_context_131k",)
         cell = cells.run(fault, url, suites, self.tests_dir, self.root / fault,
-                         self._options() + pooled, self.settings.api_key, self.progress)
+                         self._options() + pooled + logged + list(extra),
+                         self.settings.api_key, self.progress, judged=judged, only=only)
         self.cells[fault] = cell
         self.write()
         return cell
 
+    def _judged_here(self, criterion: str) -> bool:
+        """Does a fault this session runs flip ``criterion``? (The healthy run then judges it,
+        even where it costs minutes: the 131K grid.)"""
+        embedded = self.settings.mode == "embedded"
+        return any(criterion in f.flips and (embedded or not f.launched)
+                   for f in faults.selected(self.settings.selfcheck_quick))
+
     def healthy(self) -> cells.Cell:
         if HEALTHY not in self.cells:
             self.reference()  # a recorded reference is ready before anything is timed
-            self._run(HEALTHY, self.server.base_url, ALL_SUITES, self._healthy_twin())
+            self._run(HEALTHY, self.server.base_url, ALL_SUITES, self._healthy_twin(),
+                      self.server.log_path)
         return self.cells[HEALTHY]
 
     def fault(self, name: str) -> cells.Cell | None:
@@ -167,39 +197,73 @@ class SelfCheck:
             delay = plan.delay_s(self.profile, name, suites)
             with proxy.serving(self.server.base_url, name, delay) as url:
                 twin = self._healthy_twin() if "precision" in suites else None
-                return self._run(name, url, suites, twin)
+                return self._run(name, url, suites, twin, self.server.log_path)
         if self.settings.mode != "embedded":
             self.skipped[name] = ("not applicable: a launched variant of the embedded default; "
                                   f"this session judges a {self.settings.mode}ed server")
             self.write()
             return None
         self.close()  # at most three servers: this one, the variant and the variant's twin
+        # Features checks one by one (the whole suite is minutes, and its own variants);
+        # the other suites whole, so a broken server's side effects show in the matrix.
+        only = tuple(sorted({c for c in fault.flips if c.startswith("features::")}
+                            | {s for s in suites if s != "features"}))
+        if fault.variant:
+            return self._variant_fault(fault, suites, only)
         with contextlib.ExitStack() as stack:
             broken = stack.enter_context(self.variant(name, **fault.launched))
             pooled = None
             if "precision" in suites:  # the broken weights' hidden states, from their own twin
                 pooled = stack.enter_context(self.variant(f"{name}-pooling", pooling=True,
                                                           **fault.launched)).base_url
-            return self._run(name, broken.base_url, suites, pooled)
+            return self._run(name, broken.base_url, suites, pooled, broken.log_path,
+                             only=only)
+
+    def _variant_fault(self, fault: faults.Fault, suites: list[str], only: tuple[str, ...]
+                       ) -> cells.Cell:
+        """The control (the healthy variant) first, then the broken one, each given to the
+        suites as ``--<variant>-url`` beside the healthy server under test and launched with
+        the flags the acceptance run gives that variant."""
+        from ..suites.features.rows import variant_flags
+
+        flags = variant_flags(fault.variant, self.profile.values["features"])
+        option = f"--{fault.variant.replace('_', '-')}-url"
+        for label, broken in ((control_name(fault.name), {}), (fault.name, fault.launched)):
+            with self.variant(label, ladder=False, extra=flags, **broken) as endpoint:
+                cell = self._run(label, self.server.base_url, suites, None,
+                                 self.server.log_path, (option, endpoint.base_url), only)
+        return cell
 
     # -- the matrix -------------------------------------------------------------------------
 
+    def _healthy_observed(self, fault: str | None = None) -> dict[str, str]:
+        """The healthy status per criterion: the healthy run's, with the criteria the control
+        runs judged (one fault's control, or every control when ``fault`` is None)."""
+        healthy = self.cells.get(HEALTHY)
+        base = dict(healthy.observed) if healthy else {}
+        for f in faults.FAULTS:
+            control = self.cells.get(control_name(f.name))
+            if control is not None and fault in (None, f.name):
+                base.update({n: s for n, s in control.observed.items() if n not in base})
+        return base
+
     def verdicts(self) -> dict:
         """Per fault: the cells it must flip, caught / missed / not measured; the totals."""
-        healthy = self.cells.get(HEALTHY)
-        base = healthy.observed if healthy else {}
         out, caught, expected, faults_caught, faults_run = {}, 0, 0, 0, 0
         for fault in faults.FAULTS:
             cell = self.cells.get(fault.name)
             if cell is None:
                 continue
+            base = self._healthy_observed(fault.name)
             row = {"caught": [], "missed": [], "not_measured": {}, "not_applicable": []}
             for name in fault.flips:
                 seen = cell.observed.get(name, cells.NOT_MEASURED)
                 if base.get(name) == cells.NOT_APPLICABLE:
                     row["not_applicable"].append(name)
                 elif base.get(name) != cells.PASSED:
-                    row["not_measured"][name] = f"healthy run: {base.get(name, 'not run')}"
+                    run = (control_name(fault.name) if control_name(fault.name) in self.cells
+                           else "healthy run")
+                    row["not_measured"][name] = f"{run}: {base.get(name, 'not run')}"
                 elif seen == cells.FAILED:
                     row["caught"].append(name)
                 elif seen == cells.PASSED:
@@ -212,6 +276,7 @@ class SelfCheck:
                 faults_run += 1
                 faults_caught += len(row["caught"]) == judged
             out[fault.name] = row
+        base = self._healthy_observed()
         return {"faults": out, "cells_caught": caught, "cells_expected": expected,
                 "faults_caught": faults_caught, "faults_judged": faults_run,
                 "detection": caught / expected if expected else None,

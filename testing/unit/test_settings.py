@@ -126,6 +126,17 @@ def test_a_server_compared_with_itself_is_refused():
         resolve({**NO_CLI, "base_url": "http://h:1/v1", "baseline_url": "http://h:1"}, {}, {})
 
 
+def test_a_server_log_belongs_to_an_attached_server(tmp_path):
+    with pytest.raises(SettingsError, match=r"^--server-log \(from the command line\) "
+                       "names an attached server's launch log, and no --base-url is given"):
+        resolve({**NO_CLI, "server_log": str(tmp_path / "vllm.log")}, {}, {})
+    attached = {"base_url": "http://h:1", "server_log": str(tmp_path / "vllm.log")}
+    with pytest.raises(SettingsError, match="^--server-log .*vllm.log' .*does not exist"):
+        _checked(tmp_path, **attached)
+    (tmp_path / "vllm.log").write_text("INFO dtype=torch.bfloat16\n")
+    _checked(tmp_path, **attached)
+
+
 def _checked(tmp_path, **values):
     from pytest_ascend_oss.settings import check_environment
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 from ...server.preflight import PreflightError, check_checkpoint
@@ -32,6 +33,19 @@ PASSED, FAILED, NOT_RUN, UNSUPPORTED = "passed", "failed", "not_run", "unsupport
 # A check the profile says does not apply to its model (the canary's single-turn answers):
 # shown in the row's notes, neither passing nor blocking the row.
 NOT_APPLICABLE = "not_applicable"
+
+
+def variant_flags(name: str, limits: dict) -> list[str]:
+    """The flags a features variant adds to the server's command (``limits``: the profile's
+    features table): the acceptance run's variants and the self-check's, from one place."""
+    if name == "eager":
+        return ["--enforce-eager"]
+    if name == "chunked_prefill":
+        return ["--max-num-batched-tokens", str(limits["chunked_prefill_tokens"])]
+    if name in PARALLEL:
+        return shlex.split(limits["parallel"][name])
+    raise ValueError(f"no features variant {name!r}: eager, chunked_prefill, "
+                     f"{', '.join(PARALLEL)}")
 
 
 def row_status(checks: dict[str, dict]) -> str:

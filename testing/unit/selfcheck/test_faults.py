@@ -212,9 +212,25 @@ def test_every_acceptance_criterion_is_flipped_by_a_fault_or_says_why_not():
     tests = Path(__file__).resolve().parents[3] / "tests"
     criteria = {f"{path.stem.removeprefix('test_')}::{name}"
                 for path in tests.glob("test_*.py") if path.name != "test_selfcheck.py"
-                for name in re.findall(r"^def (test_\w+)\(", path.read_text(), re.M)}
+                for name in re.findall(r"^def (test_\w+)\(", path.read_text(), re.MULTILINE)}
     flipped = {c.split("[")[0] for f in faults.FAULTS for c in f.flips}
     assert not flipped & set(faults.NOT_FLIPPED), flipped & set(faults.NOT_FLIPPED)
     assert criteria == flipped | set(faults.NOT_FLIPPED), (
         criteria ^ (flipped | set(faults.NOT_FLIPPED)))
     assert all(why.strip() for why in faults.NOT_FLIPPED.values())
+
+
+def test_a_variant_fault_is_launched_and_names_a_features_variant():
+    from pytest_ascend_oss import thresholds
+    from pytest_ascend_oss.suites.features.rows import variant_flags
+
+    limits = thresholds.load(None, "cpu-canary").values["features"]
+    variants = [f for f in faults.FAULTS if f.variant]
+    assert {f.variant for f in variants} == {"eager", "pp", "chunked_prefill"}
+    for fault in variants:
+        assert fault.launched and variant_flags(fault.variant, limits)
+        assert all(c.startswith("features::") for c in fault.flips)
+    assert variant_flags("pp", limits) == ["--pipeline-parallel-size", "2"]
+    assert variant_flags("chunked_prefill", limits) == ["--max-num-batched-tokens", "512"]
+    with pytest.raises(ValueError, match="no features variant 'tp2'"):
+        variant_flags("tp2", limits)

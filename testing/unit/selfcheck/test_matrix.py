@@ -156,7 +156,7 @@ def test_quick_runs_the_proxy_faults_and_names_what_it_left_out(tmp_path):
     data = check.to_json()
     launched = sorted(f.name for f in faults.FAULTS if f.launched)
     assert sorted(data["left_out"]) == launched
-    assert "; quick: 3 launched faults left out;" in summary(data)
+    assert f"; quick: {len(launched)} launched faults left out;" in summary(data)
     assert unmeasured(data) is None  # chosen, not missing: the summary says it instead
     text = markdown(data)
     for name in launched:
@@ -166,3 +166,63 @@ def test_quick_runs_the_proxy_faults_and_names_what_it_left_out(tmp_path):
     # a full self-check leaves nothing out, and says nothing about it
     full = _selfcheck(tmp_path, {}).to_json()
     assert full["left_out"] == {} and "quick" not in summary(full)
+
+
+def test_a_variant_fault_is_judged_against_its_control_run(tmp_path):
+    graph = "features::test_graph_mode_matches_eager"
+    check = _selfcheck(tmp_path, {
+        HEALTHY: {"smoke::test_say_hi_greets": PASSED},   # no variant server: no graph row
+        "eager-differs-control": {graph: PASSED},
+        "eager-differs": {graph: FAILED},
+        "parallel-differs-control": {"features::test_parallel_variant_agrees": FAILED},
+        "parallel-differs": {"features::test_parallel_variant_agrees": FAILED},
+    })
+    v = check.verdicts()
+    assert v["faults"]["eager-differs"]["caught"] == [graph]
+    # a control that failed: the fault proves nothing, and the healthy side has a failure
+    assert v["faults"]["parallel-differs"]["not_measured"] == {
+        "features::test_parallel_variant_agrees": "parallel-differs-control: failed"}
+    assert v["healthy_failures"] == ["features::test_parallel_variant_agrees"]
+    assert (v["healthy_passed"], v["healthy_judged"]) == (2, 3)
+    text = markdown(check.to_json())
+    assert "| eager-differs-control |" in text.splitlines()[6]  # a column of its own
+
+
+def test_cells_run_the_costly_features_checks_only_where_judged(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_run(argv, **kwargs):
+        seen.append(argv)
+        results = Path(argv[argv.index("--results-dir") + 1])
+        (results / "results.json").write_text('{"tests": {}}')
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(cells.subprocess, "run", fake_run)
+    tests = tmp_path / "tests"
+    cells.run("healthy", "http://u", ["smoke", "features"], tests, tmp_path / "a", [], None,
+              progress=lambda m: None, judged=("test_served_dtype_is_bf16",))
+    deselected = [seen[0][i + 1] for i, a in enumerate(seen[0]) if a == "--deselect"]
+    assert str(tests) in seen[0]
+    assert "tests/test_features.py::test_served_dtype_is_bf16" not in deselected
+    assert "tests/test_features.py::test_graph_mode" in deselected  # both graph rows
+    assert len(deselected) == len(cells.UNJUDGED_FEATURES) - 1
+    cells.run("short", "http://u", ["features", "long_context"], tests, tmp_path / "b", [],
+              None, progress=lambda m: None,
+              only=("features::test_context_131k", "long_context"))
+    argv = seen[1]
+    assert f"{tests}/test_features.py::test_context_131k" in argv
+    assert f"{tests}/test_long_context.py" in argv and str(tests) not in argv
+    assert "tests/test_features.py::test_context_131k" not in argv[argv.index("-q"):]
+
+
+def test_the_healthy_run_judges_the_131k_row_only_where_a_fault_flips_it(tmp_path):
+    flips = "features::test_context_131k"
+    assert _selfcheck(tmp_path, {}, )._judged_here(flips) is False  # attached: no variants
+    embedded = SelfCheck(Settings(results_dir=tmp_path), Endpoint("http://127.0.0.1:1", "m"),
+                         thresholds.load(None, "cpu-canary"), tmp_path)
+    assert embedded._judged_here(flips) is True
+    quick = SelfCheck(Settings(results_dir=tmp_path, selfcheck_quick=True),
+                      Endpoint("http://127.0.0.1:1", "m"), thresholds.load(None, "cpu-canary"),
+                      tmp_path)
+    assert quick._judged_here(flips) is False
+    assert quick._judged_here("smoke::test_say_hi_greets") is True  # a proxy fault flips it
