@@ -854,7 +854,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "selfcheck", help="prove each criterion can fail: the suites against the server as it "
-                          "is, then behind each fault that should flip them (about 13 minutes on 2 cores)",
+                          "is, then behind each fault that should flip them (about 25 minutes on "
+                          "2 cores; --quick about 9)",
         description="Runs `pytest -m selfcheck`. The server is the embedded default unless "
                     "given after `--` like any plugin option: `ascend-oss selfcheck -- "
                     "--base-url http://127.0.0.1:8000 --baseline baseline.json`.")

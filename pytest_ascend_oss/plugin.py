@@ -204,7 +204,7 @@ VARIANT_FIXTURES = {"random_case": "random", "keyed_case": "keyed", "empty_case"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``ascend_last`` go to the end. The self-check reruns the suites a dozen
-    times (about 13 minutes on 2 cores): it runs when asked for by name (``-m selfcheck``),
+    times (about 25 minutes on 2 cores): it runs when asked for by name (``-m selfcheck``),
     never as part of a plain acceptance run."""
     last = [item for item in items if item.get_closest_marker("ascend_last")]
     if last:  # e.g. the 131K row, which reads the long-context grid's outcomes

@@ -1,5 +1,6 @@
 """The self-check's reduced run: the same criteria and the same bounds as the profile, on fewer
-requests, so the healthy run and every fault fit in about 12 minutes on 2 cores.
+requests, so the healthy run and the proxy faults fit in about 9 minutes on 2 cores (the
+launched faults' server start-ups take the whole self-check to about 25).
 
 Only sizes shrink, never a bound: a criterion passes or fails here exactly as in the full run,
 on less evidence. The fault magnitudes come from the bounds (twice the bound), so a fault is

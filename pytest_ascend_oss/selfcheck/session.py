@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..report.files import write_json_atomic, write_text_atomic
@@ -29,6 +30,10 @@ from . import cells, faults, plan, proxy
 
 HEALTHY = "healthy"
 ALL_SUITES = ["smoke", "precision", "long_context", "performance", "features", "accuracy"]
+
+
+# Parametrized per parallel row (tp, pp, ep): a variant fault runs its own row only
+PARALLEL_CRITERION = "features::test_parallel_variant_agrees"
 
 
 def control_name(fault: str) -> str:
@@ -112,12 +117,31 @@ class SelfCheck:
             corpus=self.settings.perplexity_corpus, progress=self.progress)
 
     @contextlib.contextmanager
-    def variant(self, label: str, pooling: bool = False, ladder: bool = True,
-                **embedded: object) -> Iterator[Endpoint]:
-        """The embedded server again with ``embedded`` changed (dtype, perturb, max_model_len,
-        extra flags), or its pooling twin, for this block only: stopped before the next fault's
-        start. ``ladder=False``: the command as given or nothing (a features variant that only
-        came up on a lower rung would not be that variant)."""
+    def variants(self, *specs: tuple[str, dict]) -> Iterator[list[Endpoint]]:
+        """The embedded server again, once per ``(label, changes)``, for this block only, all
+        started at once (two start-ups on 2 cores take ~65 s, one after the other ~105 s) and
+        all stopped at its end, or when one fails to start. ``changes``: what embedded_command
+        takes (dtype, perturb, max_model_len, extra flags), ``pooling`` (the pooling twin) and
+        ``ladder`` (False: the command as given or nothing; a features variant that only came
+        up on a lower rung would not be that variant)."""
+        stops: list[Callable[[], None]] = []
+        try:
+            with ThreadPoolExecutor(len(specs)) as pool:
+                started = [pool.submit(self._start, label, stops, **changes)
+                           for label, changes in specs]
+            yield [future.result() for future in started]
+        finally:
+            for stop in stops:
+                stop()
+
+    @contextlib.contextmanager
+    def variant(self, label: str, **changes: object) -> Iterator[Endpoint]:
+        """One of ``variants``."""
+        with self.variants((label, changes)) as (endpoint,):
+            yield endpoint
+
+    def _start(self, label: str, stops: list[Callable[[], None]], pooling: bool = False,
+               ladder: bool = True, **embedded: object) -> Endpoint:
         from ..embedded.serve import SMALL_KV_CACHE_GIB, embedded_command
         from ..server.stack import serving_version
         from ..suites.precision.hidden import pooling_argv
@@ -126,17 +150,11 @@ class SelfCheck:
                                      **embedded)
         if pooling:
             argv = pooling_argv(argv, serving_version(None))  # this Python's vLLM
-        stops: list[Callable[[], None]] = []
-        try:
-            _, endpoint = launch(argv, self.root / label, self.settings.startup_timeout, env=env,
-                                 api_key=self.settings.api_key,
-                                 on_start=lambda proc: stops.append(proc.stop),
-                                 progress=lambda m: self.progress(f"{label}: {m}"),
-                                 ladder=ladder)
-            yield endpoint
-        finally:
-            for stop in stops:
-                stop()
+        _, endpoint = launch(argv, self.root / label, self.settings.startup_timeout, env=env,
+                             api_key=self.settings.api_key,
+                             on_start=lambda proc: stops.append(proc.stop),  # before waiting
+                             progress=lambda m: self.progress(f"{label}: {m}"), ladder=ladder)
+        return endpoint
 
     # -- the runs ---------------------------------------------------------------------------
 
@@ -210,26 +228,30 @@ class SelfCheck:
                             | {s for s in suites if s != "features"}))
         if fault.variant:
             return self._variant_fault(fault, suites, only)
-        with contextlib.ExitStack() as stack:
-            broken = stack.enter_context(self.variant(name, **fault.launched))
-            pooled = None
-            if "precision" in suites:  # the broken weights' hidden states, from their own twin
-                pooled = stack.enter_context(self.variant(f"{name}-pooling", pooling=True,
-                                                          **fault.launched)).base_url
-            return self._run(name, broken.base_url, suites, pooled, broken.log_path,
-                             only=only)
+        specs = [(name, fault.launched)]
+        if "precision" in suites:  # the broken weights' hidden states, from their own twin
+            specs.append((f"{name}-pooling", {"pooling": True, **fault.launched}))
+        with self.variants(*specs) as (broken, *twin):
+            return self._run(name, broken.base_url, suites, twin[0].base_url if twin else None,
+                             broken.log_path, only=only)
 
     def _variant_fault(self, fault: faults.Fault, suites: list[str], only: tuple[str, ...]
                        ) -> cells.Cell:
         """The control (the healthy variant) first, then the broken one, each given to the
         suites as ``--<variant>-url`` beside the healthy server under test and launched with
         the flags the acceptance run gives that variant."""
-        from ..suites.features.rows import variant_flags
+        from ..suites.features.rows import PARALLEL, variant_flags
 
         flags = variant_flags(fault.variant, self.profile.values["features"])
         option = f"--{fault.variant.replace('_', '-')}-url"
-        for label, broken in ((control_name(fault.name), {}), (fault.name, fault.launched)):
-            with self.variant(label, ladder=False, extra=flags, **broken) as endpoint:
+        if fault.variant in PARALLEL:  # the one parallel row this variant stands in for
+            only = tuple(f"{c}[{fault.variant}]" if c == PARALLEL_CRITERION else c
+                         for c in only)
+        labels = (control_name(fault.name), fault.name)
+        with self.variants((labels[0], {"ladder": False, "extra": flags}),
+                           (labels[1], {"ladder": False, "extra": flags, **fault.launched})
+                           ) as endpoints:
+            for label, endpoint in zip(labels, endpoints, strict=True):
                 cell = self._run(label, self.server.base_url, suites, None,
                                  self.server.log_path, (option, endpoint.base_url), only)
         return cell

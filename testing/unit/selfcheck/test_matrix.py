@@ -226,3 +226,27 @@ def test_the_healthy_run_judges_the_131k_row_only_where_a_fault_flips_it(tmp_pat
                       tmp_path)
     assert quick._judged_here(flips) is False
     assert quick._judged_here("smoke::test_say_hi_greets") is True  # a proxy fault flips it
+
+
+def test_servers_started_together_are_all_stopped_when_one_fails_to_start(tmp_path, monkeypatch):
+    from pytest_ascend_oss.server.launcher import StartupError
+
+    check = _selfcheck(tmp_path, {})
+    stopped = []
+
+    def start(label, stops, **changes):
+        stops.append(lambda: stopped.append(label))  # registered before any waiting
+        if changes.get("perturb"):
+            raise StartupError(f"{label} did not start")
+        return Endpoint(f"http://127.0.0.1:9/{label}", "m")
+
+    monkeypatch.setattr(check, "_start", start)
+    with check.variants(("control", {}), ("broken", {})) as endpoints:
+        assert [e.base_url.rsplit("/", 1)[1] for e in endpoints] == ["control", "broken"]
+        assert stopped == []
+    assert sorted(stopped) == ["broken", "control"]
+    stopped.clear()
+    with (pytest.raises(StartupError, match="broken did not start"),
+          check.variants(("control", {}), ("broken", {"perturb": 0.3}))):
+        raise AssertionError("never reached")
+    assert sorted(stopped) == ["broken", "control"]
