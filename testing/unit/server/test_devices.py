@@ -100,24 +100,27 @@ def test_a_shortage_is_said_never_guessed():
         devices.plan("0", {}, 2, None)
 
 
-def test_the_wait_ends_when_the_stopped_server_is_gone_from_its_cards():
-    busy = SMI
-    idle = SMI.replace("59891/", " 3400/").replace(
-        "| 0       0                 | 669096        | VLLMWorker_TP            | 55124 "
-        "                  |\n", "")
-    outputs = iter([busy, busy, idle])
-    now = [0.0]
-    seen = devices.wait_released({669096}, (0,), read=lambda: next(outputs),
+# Our server's process row in SMI (pid 669096 on card 0)
+OUR_ROW = ("| 0       0                 | 669096        | VLLMWorker_TP            | 55124 "
+           "                  |\n")
+
+
+def _wait(outputs: list[str], **kwargs) -> dict:
+    """wait_released for our pid on card 0, reading ``outputs`` in turn (the last one again
+    once they run out), on a fake clock that sleeps instantly."""
+    now, reads = [0.0], iter(outputs)
+    return devices.wait_released({669096}, (0,), read=lambda: next(reads, outputs[-1]),
                                  clock=lambda: now[0],
-                                 sleep=lambda s: now.__setitem__(0, now[0] + s))
-    assert seen == {"waited_s": 4.0, "released": True}
+                                 sleep=lambda s: now.__setitem__(0, now[0] + s), **kwargs)
+
+
+def test_the_wait_ends_when_the_stopped_server_is_gone_from_its_cards():
+    idle = SMI.replace("59891/", " 3400/").replace(OUR_ROW, "")
+    assert _wait([SMI, SMI, idle]) == {"waited_s": 4.0, "released": True}
 
 
 def test_a_card_that_never_comes_back_is_reported_not_waited_for_forever():
-    now = [0.0]
-    seen = devices.wait_released({669096}, (0,), read=lambda: SMI, timeout=10, poll=2,
-                                 clock=lambda: now[0],
-                                 sleep=lambda s: now.__setitem__(0, now[0] + s))
+    seen = _wait([SMI], timeout=10, poll=2)
     assert seen["released"] is False and seen["waited_s"] == 10
     assert "pid 669096 VLLMWorker_TP" in seen["why"]
 
@@ -146,10 +149,8 @@ def test_an_extra_server_fits_on_the_servers_cards_once_it_steps_aside():
 def test_a_card_full_of_someone_elses_processes_is_not_waited_for():
     """Our server is gone; the card is full because another user's server holds it: waiting
     60 s cannot free it, so the wait ends at once naming the holder."""
-    now = [0.0]
     theirs = SMI.replace("| 669096        | VLLMWorker_TP", "| 700001        | VLLMWorker_TP")
-    seen = devices.wait_released({669096}, (0,), read=lambda: theirs, clock=lambda: now[0],
-                                 sleep=lambda s: now.__setitem__(0, now[0] + s))
+    seen = _wait([theirs])
     assert seen["released"] is False and seen["waited_s"] == 0.0
     assert "held by other processes: card 0: pid 700001 VLLMWorker_TP (55124 MB)" in seen["why"]
 
@@ -157,13 +158,6 @@ def test_a_card_full_of_someone_elses_processes_is_not_waited_for():
 def test_memory_ours_left_behind_is_waited_for_even_beside_a_small_foreign_process():
     """The driver frees a stopped server's memory a moment after its processes exit: a card
     still full then, with only a small process of someone else's on it, is waited for."""
-    lingering = SMI.replace(
-        "| 0       0                 | 669096        | VLLMWorker_TP            | 55124 "
-        "                  |\n", "")
+    lingering = SMI.replace(OUR_ROW, "")
     idle = lingering.replace("59891/", " 3400/")
-    outputs = iter([lingering, lingering, idle])
-    now = [0.0]
-    seen = devices.wait_released({669096}, (0,), read=lambda: next(outputs),
-                                 clock=lambda: now[0],
-                                 sleep=lambda s: now.__setitem__(0, now[0] + s))
-    assert seen == {"waited_s": 4.0, "released": True}
+    assert _wait([lingering, lingering, idle]) == {"waited_s": 4.0, "released": True}
